@@ -1,0 +1,119 @@
+"""What the single and the vector environment share: spaces, observation, reward, checks.
+
+Kept in one place so that the two environments cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from gymnasium import spaces
+
+from cstr.model import DEFAULT_PARAMETERS, STATE_NAMES, ReactorParameters
+from cstr.scenarios import GRADES
+
+OBSERVATION_NAMES = (
+    "polymer",
+    "temperature",
+    "polymer_error",
+    "temperature_error",
+    "previous_initiator_feed",
+    "previous_coolant_temperature",
+)
+OBSERVATION_UNITS = ("kg/m3", "K", "kg/m3", "K", "kg/h", "K")
+
+POLYMER_SCALE = abs(GRADES[1].polymer - GRADES[0].polymer)
+"""Normalising scale of the polymer error [kg/m3]: the distance between the grades."""
+TEMPERATURE_SCALE = abs(GRADES[1].temperature - GRADES[0].temperature)
+"""Normalising scale of the temperature error [K]: the distance between the grades."""
+POLYMER_WEIGHT = 1.0
+TEMPERATURE_WEIGHT = 1.0
+ERROR_CLIP = 5.0
+"""Normalised errors are clipped at this many scales, so the per-step reward is bounded."""
+WORST_STEP_REWARD = -(POLYMER_WEIGHT + TEMPERATURE_WEIGHT) * ERROR_CLIP**2
+"""The lowest reward one step can give; a terminated episode pays it for every remaining step."""
+
+TERMINATION_TEMPERATURE = "temperature_limit"
+TRUNCATION_HORIZON = "horizon"
+
+
+def action_space(params: ReactorParameters = DEFAULT_PARAMETERS) -> spaces.Box:
+    low = np.array([params.initiator_feed_bounds[0], params.coolant_temperature_bounds[0]], dtype=np.float32)
+    high = np.array([params.initiator_feed_bounds[1], params.coolant_temperature_bounds[1]], dtype=np.float32)
+    return spaces.Box(low=low, high=high, dtype=np.float32)
+
+
+def observation_space(params: ReactorParameters = DEFAULT_PARAMETERS) -> spaces.Box:
+    actions = action_space(params)
+    low = np.array([0.0, 250.0, -1000.0, -400.0, actions.low[0], actions.low[1]], dtype=np.float32)
+    high = np.array([1000.0, 650.0, 1000.0, 400.0, actions.high[0], actions.high[1]], dtype=np.float32)
+    return spaces.Box(low=low, high=high, dtype=np.float32)
+
+
+def validate_actions(action, batch: int | None) -> np.ndarray:
+    """Refuse what is not a finite numeric action of the right shape.
+
+    ``batch=None`` expects one action ``[2]``, otherwise ``[batch, 2]``.
+    Raises ``TypeError`` for non-numeric input and ``ValueError`` for a wrong
+    shape or a NaN/infinite entry, each saying what was received.
+    """
+    if isinstance(action, (str, bytes)) or action is None:
+        raise TypeError(f"action must be numeric (initiator feed kg/h, coolant temperature K), got {action!r}")
+    try:
+        array = np.asarray(action)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"action could not be read as a numeric array: {error}") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise TypeError(f"action must be numeric, got an array of dtype {array.dtype}")
+    expected = (2,) if batch is None else (batch, 2)
+    if array.shape != expected:
+        raise ValueError(f"action must have shape {expected} (initiator feed kg/h, coolant temperature K), "
+                         f"got shape {array.shape}")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array)).tolist()
+        raise ValueError(f"action contains NaN or infinite entries at {bad}: {action!r}; "
+                         "a controller must output finite inputs")
+    return array
+
+
+def clip_actions(actions: np.ndarray, params: ReactorParameters = DEFAULT_PARAMETERS) -> tuple[np.ndarray, np.ndarray]:
+    """Clip to the input bounds; return the applied actions and a per-row flag of clipping."""
+    space = action_space(params)
+    clipped = np.clip(actions, space.low.astype(np.float64), space.high.astype(np.float64))
+    return clipped, np.any(clipped != actions, axis=-1)
+
+
+def make_observation(states: np.ndarray, setpoints: np.ndarray, previous_actions: np.ndarray,
+                     space: spaces.Box) -> np.ndarray:
+    """Observation rows ``[..., 6]`` (float32) from states ``[..., 5]``; clipped into the space."""
+    polymer = states[..., 3]
+    temperature = states[..., 4]
+    observation = np.stack([
+        polymer,
+        temperature,
+        setpoints[..., 0] - polymer,
+        setpoints[..., 1] - temperature,
+        previous_actions[..., 0],
+        previous_actions[..., 1],
+    ], axis=-1)
+    return np.clip(observation, space.low, space.high).astype(np.float32)
+
+
+def step_reward(states: np.ndarray, setpoints: np.ndarray) -> np.ndarray:
+    """Minus the weighted squared normalised setpoint errors of polymer and temperature."""
+    polymer_error = np.clip((setpoints[..., 0] - states[..., 3]) / POLYMER_SCALE, -ERROR_CLIP, ERROR_CLIP)
+    temperature_error = np.clip((setpoints[..., 1] - states[..., 4]) / TEMPERATURE_SCALE, -ERROR_CLIP, ERROR_CLIP)
+    return -(POLYMER_WEIGHT * polymer_error**2 + TEMPERATURE_WEIGHT * temperature_error**2)
+
+
+def named_state(states: np.ndarray) -> dict:
+    """``{"monomer": ..., ...}`` from the last axis of ``states``."""
+    return {name: states[..., i].copy() if states.ndim > 1 else float(states[i]) for i, name in enumerate(STATE_NAMES)}
+
+
+def named_setpoint(setpoints: np.ndarray) -> dict:
+    if setpoints.ndim > 1:
+        return {"polymer": setpoints[:, 0].copy(), "temperature": setpoints[:, 1].copy()}
+    return {"polymer": float(setpoints[0]), "temperature": float(setpoints[1])}

@@ -1,0 +1,168 @@
+"""The single-episode Gymnasium environment ``cstr/PolymerCSTR-v0``."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from cstr.envs import core
+from cstr.model import DEFAULT_PARAMETERS, ReactorParameters
+from cstr.scenarios import CONTROL_INTERVAL, HORIZON, TEMPERATURE_LIMIT, get_scenario
+from cstr.simulate import IntegrationError, STATUS_MESSAGES, STATUS_SOLVER_FAILURE, integrate_interval
+
+
+class PolymerCSTREnv(gym.Env):
+    """
+    ## Description
+
+    A jacketed continuous stirred-tank reactor in which one monomer
+    polymerises by free radicals in solution, the benchmark of Durkin et al.
+    (2025). Initiator decomposes into radicals, radicals add monomer to
+    growing chains (releasing 100 kJ per mole of monomer) and terminate in
+    pairs. The heat is removed by a cooling jacket and by the through-flow.
+    Above about 360 K every steady state the inputs can reach is unstable and
+    the reactor runs away in growing temperature oscillations. The controller
+    sets the initiator feed and the coolant temperature every 30 minutes to
+    bring the polymer concentration and the temperature to a product grade.
+
+    Three scenarios (``scenario=``):
+
+    | scenario     | starts at                                   | target grade        |
+    |--------------|---------------------------------------------|---------------------|
+    | `startup`    | feed mixture, no initiator, no polymer       | low: 40 kg/m3, 340 K |
+    | `grade_down` | steady state of the high grade               | low: 40 kg/m3, 340 K |
+    | `grade_up`   | steady state of the low grade                | high: 80 kg/m3, 350 K |
+
+    ## Observation Space
+
+    `Box(6,)`, float32. Measurements are noise-free in version 0.
+
+    | Num | Observation                                   | Min  | Max  | Unit  |
+    |-----|-----------------------------------------------|------|------|-------|
+    | 0   | polymer concentration P                       | 0    | 1000 | kg/m3 |
+    | 1   | reactor temperature T                         | 250  | 650  | K     |
+    | 2   | polymer error (setpoint - P)                  | -1000| 1000 | kg/m3 |
+    | 3   | temperature error (setpoint - T)              | -400 | 400  | K     |
+    | 4   | previous initiator feed u_I (as applied)      | 0    | 2.5  | kg/h  |
+    | 5   | previous coolant temperature T_c (as applied) | 300  | 350  | K     |
+
+    ## Action Space
+
+    `Box(2,)`, float32: initiator feed u_I in [0, 2.5] kg/h and coolant
+    (jacket) temperature T_c in [300, 350] K, held constant over the interval.
+    An action outside the bounds is clipped and ``info["action_clipped"]`` is
+    True. A NaN or infinite entry or a wrong shape raises ``ValueError``; a
+    non-numeric action raises ``TypeError``.
+
+    ## Transition Dynamics
+
+    The five balances of :mod:`cstr.model` (monomer, initiator, radicals,
+    polymer, energy) are integrated over one 1800 s interval with SciPy's
+    LSODA at ``rtol=1e-7`` and per-state absolute tolerances
+    (:data:`cstr.simulate.ATOL`).
+
+    ## Reward
+
+    ``r = -[(e_P / 40)^2 + (e_T / 10)^2]`` with the setpoint errors after the
+    step, each normalised error clipped at ±5, so ``r`` lies in
+    ``[-50, 0]``. If the episode terminates, the step also pays the worst
+    step reward (-50) for every remaining step of the horizon, so ending
+    early never pays.
+
+    ## Starting State
+
+    The scenario's nominal start with the four concentrations each multiplied
+    by a factor drawn from U(0.95, 1.05) and the temperature shifted by
+    U(-3, 3) K (startup) or U(-1, 1) K (grade changes). The previous action is
+    the start grade's steady inputs (startup: no initiator, the jacket at the
+    target grade's coolant temperature). ``reset(seed=...)`` decides every draw.
+
+    ## Episode End
+
+    * Termination: the temperature exceeds 360 K
+      (``info["termination_reason"] == "temperature_limit"``), or the
+      integrator fails (``"solver_failure"``); the observation then shows the
+      last good state.
+    * Truncation: after 200 steps (100 h), ``"horizon"``.
+
+    ## Arguments
+
+    ```python
+    import cstr, gymnasium as gym
+    env = gym.make("cstr/PolymerCSTR-v0", scenario="grade_up")
+    ```
+
+    * ``scenario``: ``"startup"``, ``"grade_down"`` or ``"grade_up"``.
+    * ``params``: a :class:`cstr.model.ReactorParameters` (plant variations).
+    * ``horizon``: steps per episode (default 200); the registration sets
+      ``max_episode_steps`` to the same value.
+
+    ``info`` holds ``state`` (the five physical states by name: ``monomer``,
+    ``initiator`` kg/m3, ``radicals`` mol/m3, ``polymer`` kg/m3,
+    ``temperature`` K), ``setpoint`` (``polymer``, ``temperature``),
+    ``time`` [h], ``action_clipped`` and ``termination_reason`` (``""`` while
+    the episode runs).
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, scenario: str = "startup", params: ReactorParameters = DEFAULT_PARAMETERS,
+                 horizon: int = HORIZON, render_mode: str | None = None):
+        if render_mode is not None:
+            raise ValueError(f"render_mode {render_mode!r} is not supported; this environment does not render")
+        self.scenario = get_scenario(scenario)
+        self.params = params
+        self.horizon = int(horizon)
+        self.interval = CONTROL_INTERVAL
+        self.temperature_limit = TEMPERATURE_LIMIT
+        self.setpoint = self.scenario.target.setpoint
+        self.action_space = core.action_space(params)
+        self.observation_space = core.observation_space(params)
+        self._state = None
+        self._previous_action = None
+        self._steps = 0
+
+    def _observation(self) -> np.ndarray:
+        return core.make_observation(self._state, self.setpoint, self._previous_action, self.observation_space)
+
+    def _info(self, action_clipped: bool = False, reason: str = "") -> dict:
+        return {
+            "state": core.named_state(self._state),
+            "setpoint": core.named_setpoint(self.setpoint),
+            "time": self._steps * self.interval / 3600.0,
+            "action_clipped": bool(action_clipped),
+            "termination_reason": reason,
+        }
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._state, self._previous_action = self.scenario.sample_start(self.np_random, self.params)
+        self._steps = 0
+        return self._observation(), self._info()
+
+    def step(self, action):
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        requested = core.validate_actions(action, batch=None)
+        applied, clipped = core.clip_actions(requested, self.params)
+        reason = ""
+        try:
+            self._state = integrate_interval(self._state, applied, self.interval, self.params)
+        except IntegrationError:
+            reason = STATUS_MESSAGES[STATUS_SOLVER_FAILURE]
+        self._previous_action = applied
+        self._steps += 1
+        reward = float(core.step_reward(self._state, self.setpoint))
+        if not reason and self._state[4] > self.temperature_limit:
+            reason = core.TERMINATION_TEMPERATURE
+        terminated = bool(reason)
+        if terminated:
+            reward += core.WORST_STEP_REWARD * (self.horizon - self._steps)
+        truncated = not terminated and self._steps >= self.horizon
+        if truncated:
+            reason = core.TRUNCATION_HORIZON
+        return self._observation(), reward, terminated, truncated, self._info(bool(clipped), reason)
