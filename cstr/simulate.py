@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from cstr.model import DEFAULT_PARAMETERS, ReactorParameters, jacobian, rhs
+from cstr.model import DEFAULT_PARAMETERS, ReactorParameters
 
 RTOL = 1e-7
 """Relative tolerance of both integrators."""
@@ -74,15 +74,13 @@ def integrate_interval(state, inputs, duration: float, params: ReactorParameters
     is not finite.
     """
     inputs = np.asarray(inputs, dtype=float)
-
-    def fun(_t, y):
-        return rhs(y, inputs, params)
-
-    def jac(_t, y):
-        return jacobian(y, inputs, params)
-
-    solution = solve_ivp(fun, (0.0, duration), np.asarray(state, dtype=float), method=method,
-                         rtol=rtol, atol=atol, jac=jac, t_eval=[duration])
+    constants = params.as_array()
+    # The compiled right-hand side and Jacobian are the same functions the
+    # batched path uses (and tests pin them to cstr.model.rhs/jacobian):
+    # SciPy's per-call overhead then dominates, which is its best case.
+    solution = solve_ivp(_compiled_rhs, (0.0, duration), np.asarray(state, dtype=float), method=method,
+                         rtol=rtol, atol=atol, jac=_compiled_jacobian, t_eval=[duration],
+                         args=(float(inputs[0]), float(inputs[1]), constants))
     if not solution.success or not np.all(np.isfinite(solution.y)):
         raise IntegrationError(f"{method} failed over a {duration} s interval: {solution.message}")
     return solution.y[:, -1]
@@ -134,6 +132,53 @@ def _rhs_and_rates(y, u_feed, t_coolant, p, out):
     return k_d, k_p, k_t, dilution, inv_rt
 
 
+@numba.njit(cache=True, inline="always")
+def _jacobian_into(y, u_feed, p, jac):
+    """The non-zero entries of d rhs / d y (as :func:`cstr.model.jacobian`) into ``jac``."""
+    volume, density, heat_capacity = p[0], p[1], p[2]
+    temperature = y[4]
+    inv_rt = 1.0 / (p[10] * temperature)
+    k_d = p[11] * np.exp(-p[12] * inv_rt)
+    k_p = p[13] * np.exp(-p[14] * inv_rt)
+    k_t = p[15] * np.exp(-p[16] * inv_rt)
+    dilution = (u_feed + p[6] + p[7]) / density / 3600.0 / volume
+    inv_rt2 = inv_rt / temperature
+    dk_d = k_d * p[12] * inv_rt2
+    dk_p = k_p * p[14] * inv_rt2
+    dk_t = k_t * p[16] * inv_rt2
+    inertia = density * heat_capacity * volume
+    heat_gain = p[4] / p[8] * volume / inertia
+    jac[0, 0] = -dilution - k_p * y[2]
+    jac[0, 2] = -k_p * y[0]
+    jac[0, 4] = -dk_p * y[0] * y[2]
+    jac[1, 1] = -dilution - k_d
+    jac[1, 4] = -dk_d * y[1]
+    jac[2, 1] = 2.0 * k_d / p[9]
+    jac[2, 2] = -4.0 * k_t * y[2] - dilution
+    jac[2, 4] = 2.0 * dk_d * y[1] / p[9] - 2.0 * dk_t * y[2] * y[2]
+    jac[3, 0] = k_p * y[2]
+    jac[3, 2] = k_p * y[0]
+    jac[3, 3] = -dilution
+    jac[3, 4] = dk_p * y[0] * y[2]
+    jac[4, 0] = heat_gain * k_p * y[2]
+    jac[4, 2] = heat_gain * k_p * y[0]
+    jac[4, 4] = heat_gain * dk_p * y[0] * y[2] - (p[3] + density * heat_capacity * dilution * volume) / inertia
+
+
+@numba.njit(cache=True)
+def _compiled_rhs(_t, y, u_feed, t_coolant, p):
+    out = np.empty(5)
+    _rhs_and_rates(y, u_feed, t_coolant, p, out)
+    return out
+
+
+@numba.njit(cache=True)
+def _compiled_jacobian(_t, y, u_feed, t_coolant, p):
+    jac = np.zeros((5, 5))
+    _jacobian_into(y, u_feed, p, jac)
+    return jac
+
+
 @numba.njit(cache=True)
 def _rodas4_interval(y0, u_feed, t_coolant, duration, p, rtol, atol, h_start, max_steps, A, C, M, gamma, y_out):
     """One episode over one interval. Returns (status, last accepted step size)."""
@@ -145,7 +190,7 @@ def _rodas4_interval(y0, u_feed, t_coolant, duration, p, rtol, atol, h_start, ma
     b = np.empty(n)
     k = np.zeros((6, n))
     y_new = np.empty(n)
-    heat_gain = p[4] / p[8] * p[0] / (p[1] * p[2] * p[0])
+    jac = np.zeros((n, n))
     t = 0.0
     h = min(h_start, duration)
     h_accepted = h
@@ -158,28 +203,14 @@ def _rodas4_interval(y0, u_feed, t_coolant, duration, p, rtol, atol, h_start, ma
             return 2, h_accepted
         if t + h > duration:
             h = duration - t
-        k_d, k_p, k_t, dilution, inv_rt = _rhs_and_rates(y, u_feed, t_coolant, p, f0)
-        # Jacobian entries (see cstr.model.jacobian) and the factors of
-        # G = I / (h gamma) - J eliminated in the order I, R, A, T, P.
-        inv_rt2 = inv_rt / y[4]
-        dk_d = k_d * p[12] * inv_rt2
-        dk_p = k_p * p[14] * inv_rt2
-        dk_t = k_t * p[16] * inv_rt2
-        j00 = -dilution - k_p * y[2]
-        j02 = -k_p * y[0]
-        j04 = -dk_p * y[0] * y[2]
-        j11 = -dilution - k_d
-        j14 = -dk_d * y[1]
-        j21 = 2.0 * k_d / p[9]
-        j22 = -4.0 * k_t * y[2] - dilution
-        j24 = 2.0 * dk_d * y[1] / p[9] - 2.0 * dk_t * y[2] * y[2]
-        j30 = k_p * y[2]
-        j32 = k_p * y[0]
-        j33 = -dilution
-        j34 = dk_p * y[0] * y[2]
-        j40 = heat_gain * k_p * y[2]
-        j42 = heat_gain * k_p * y[0]
-        j44 = heat_gain * dk_p * y[0] * y[2] - (p[3] + p[1] * p[2] * dilution * p[0]) / (p[1] * p[2] * p[0])
+        _rhs_and_rates(y, u_feed, t_coolant, p, f0)
+        _jacobian_into(y, u_feed, p, jac)
+        j00, j02, j04 = jac[0, 0], jac[0, 2], jac[0, 4]
+        j11, j14 = jac[1, 1], jac[1, 4]
+        j21, j22, j24 = jac[2, 1], jac[2, 2], jac[2, 4]
+        j30, j32, j33, j34 = jac[3, 0], jac[3, 2], jac[3, 3], jac[3, 4]
+        j40, j42, j44 = jac[4, 0], jac[4, 2], jac[4, 4]
+        # G = I / (h gamma) - J, eliminated in the order I, R, A, T, P.
         diag = 1.0 / (h * gamma)
         g00 = diag - j00
         g11 = diag - j11
