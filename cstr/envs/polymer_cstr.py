@@ -20,8 +20,9 @@ class PolymerCSTREnv(gym.Env):
     (2025). Initiator decomposes into radicals, radicals add monomer to
     growing chains (releasing 100 kJ per mole of monomer) and terminate in
     pairs. The heat is removed by a cooling jacket and by the through-flow.
-    Above about 360 K every steady state the inputs can reach is unstable and
-    the reactor runs away in growing temperature oscillations. The controller
+    Steady states hotter than about 360.7 K (the lowest such temperature over
+    the input box; which ones depends on the initiator feed) are unstable:
+    there the reactor runs away in growing temperature oscillations. The controller
     sets the initiator feed and the coolant temperature every 30 minutes to
     bring the polymer concentration and the temperature to a product grade.
 

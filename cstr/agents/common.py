@@ -1,0 +1,132 @@
+"""What the offline agents share: the training data, normalisation, networks, the deployed policy.
+
+* Observations are standardised with the training data's mean and standard
+  deviation (computed once, stored with the weights).
+* Actions are mapped affinely from the input box to [-1, 1]; the policy's
+  tanh output is mapped back, so a deployed action is always inside the
+  bounds.
+* Weights are saved as a plain ``state_dict`` of tensors and loaded with
+  ``torch.load(weights_only=True)``; the hyperparameters travel in a JSON
+  file beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cstr.data import load_dataset
+from cstr.envs import core
+from cstr.scenarios import SCENARIO_NAMES
+
+TRAINING_KEYS = ("observations", "actions", "rewards", "next_observations", "terminations", "truncations")
+
+
+def training_arrays(scenarios=SCENARIO_NAMES, root=None) -> dict[str, np.ndarray]:
+    """The verified offline datasets of ``scenarios``, concatenated (one policy serves all three)."""
+    parts = [load_dataset(name, root) for name in scenarios]
+    return {key: np.concatenate([getattr(part, key) for part in parts]) for key in TRAINING_KEYS}
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, numpy and torch; return a torch generator for minibatch indices."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def mlp(inputs: int, outputs: int, hidden: tuple[int, ...], activation=nn.ReLU) -> nn.Sequential:
+    layers, width = [], inputs
+    for size in hidden:
+        layers += [nn.Linear(width, size), activation()]
+        width = size
+    layers.append(nn.Linear(width, outputs))
+    return nn.Sequential(*layers)
+
+
+class Normaliser(nn.Module):
+    """Standardises observations and maps actions between the input box and [-1, 1]."""
+
+    def __init__(self, observation_mean, observation_std):
+        super().__init__()
+        space = core.action_space()
+        self.register_buffer("observation_mean", torch.as_tensor(observation_mean, dtype=torch.float32))
+        self.register_buffer("observation_std", torch.as_tensor(observation_std, dtype=torch.float32))
+        self.register_buffer("action_low", torch.as_tensor(space.low, dtype=torch.float32))
+        self.register_buffer("action_high", torch.as_tensor(space.high, dtype=torch.float32))
+
+    @classmethod
+    def from_data(cls, observations: np.ndarray) -> "Normaliser":
+        std = observations.std(axis=0)
+        return cls(observations.mean(axis=0), np.where(std > 1e-6, std, 1.0))
+
+    def observations(self, obs: torch.Tensor) -> torch.Tensor:
+        return (obs - self.observation_mean) / self.observation_std
+
+    def to_unit(self, actions: torch.Tensor) -> torch.Tensor:
+        return 2.0 * (actions - self.action_low) / (self.action_high - self.action_low) - 1.0
+
+    def from_unit(self, unit: torch.Tensor) -> torch.Tensor:
+        return self.action_low + (unit + 1.0) * 0.5 * (self.action_high - self.action_low)
+
+
+class DeterministicPolicy(nn.Module):
+    """obs [n, 6] (physical units) -> action [n, 2] (physical units), always inside the bounds."""
+
+    def __init__(self, normaliser: Normaliser, hidden: tuple[int, ...]):
+        super().__init__()
+        self.normaliser = normaliser
+        self.net = mlp(len(core.OBSERVATION_NAMES), 2, hidden)
+
+    def unit_action(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(self.normaliser.observations(obs)))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.normaliser.from_unit(self.unit_action(obs))
+
+
+class PolicyController:
+    """The common controller interface around a torch policy: ``act(obs) -> action``."""
+
+    def __init__(self, policy: nn.Module, name: str = "policy"):
+        self.policy = policy.eval()
+        self.name = name
+
+    def reset(self, rows=None) -> None:
+        """Stateless: nothing to forget between episodes."""
+
+    @torch.no_grad()
+    def act(self, obs) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        if obs.shape[-1] != len(core.OBSERVATION_NAMES) or obs.ndim not in (1, 2):
+            raise ValueError(f"observation must have shape [6] or [n, 6], got {obs.shape}")
+        if not np.all(np.isfinite(obs)):
+            raise ValueError("observation contains NaN or infinite entries")
+        single = obs.ndim == 1
+        actions = self.policy(torch.from_numpy(obs[None] if single else obs)).numpy().astype(np.float64)
+        return actions[0] if single else actions
+
+
+def save_weights(module: nn.Module, config: dict, path: Path, history: dict | None = None) -> None:
+    """``path`` (.pt, tensors only) plus ``path.with_suffix('.json')`` (config and training history)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(module.state_dict(), path)
+    sidecar = {"config": config, "history": history or {}}
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load_sidecar(path: Path) -> dict:
+    return json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))
+
+
+def load_state_dict(path: Path) -> dict:
+    return torch.load(Path(path), map_location="cpu", weights_only=True)

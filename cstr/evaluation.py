@@ -1,0 +1,199 @@
+"""The evaluation harness: every controller, the same episodes, seeds nobody trained on.
+
+:func:`evaluate` rolls a controller out in one scenario over a range of
+evaluation seeds on the batched simulation and measures each episode:
+
+* ``total_reward``: the environment's return (terminations pay the rest of
+  the horizon at the worst step reward);
+* ``ise_polymer`` [(kg/m3)^2 h] and ``ise_temperature`` [K^2 h]: integral
+  squared setpoint errors, one rectangle per control interval;
+* ``steady_state_offset``: the mean over the **final quarter** of the
+  episode (the last 25 h) of ``|e_P| / 40 + |e_T| / 10``, the setpoint
+  errors normalised by the same scales as the reward (dimensionless; 0 means
+  on the grade). ``steady_state_offset_polymer`` [kg/m3] and
+  ``steady_state_offset_temperature`` [K] give the two parts in units;
+* ``overshoot_polymer`` [%]: the largest excursion of the polymer beyond its
+  setpoint, in the direction of the change, relative to the size of the
+  change;
+* ``settling_time`` [h]: the earliest time after which the polymer stays
+  within ±2 kg/m3 (5 % of the grade gap) and the temperature within ±1 K
+  (10 % of it) to the end, ``None`` if it never does;
+* ``max_temperature`` [K], ``safety_violation`` (the temperature exceeded
+  the limit at any control instant) and ``termination_reason``.
+
+Evaluation seeds start at :data:`EVALUATION_SEED_START`; lower seeds belong
+to datasets and training, and the harness refuses them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from cstr.control import rollout
+from cstr.data import EVALUATION_SEED_START
+from cstr.envs.core import POLYMER_SCALE, TEMPERATURE_SCALE
+from cstr.model import DEFAULT_PARAMETERS, ReactorParameters
+from cstr.scenarios import CONTROL_INTERVAL, HORIZON, TEMPERATURE_LIMIT, get_scenario
+
+
+FINAL_FRACTION = 0.25
+"""Share of the episode, at its end, over which the steady-state offset is measured."""
+SETTLING_BAND_POLYMER = 0.05 * POLYMER_SCALE  # kg/m3
+SETTLING_BAND_TEMPERATURE = 0.10 * TEMPERATURE_SCALE  # K
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 2025
+
+
+class SeedError(ValueError):
+    """An evaluation was asked to run on dataset or training seeds."""
+
+
+def check_evaluation_seed(seed: int) -> None:
+    if int(seed) < EVALUATION_SEED_START:
+        raise SeedError(
+            f"evaluation seed {seed} is below {EVALUATION_SEED_START:,}: seeds below that are reserved for "
+            f"datasets and training, so evaluating on them could reuse an episode a controller learned from. "
+            f"Use --seed {EVALUATION_SEED_START} or higher.")
+
+
+def episode_metrics(result: dict, setpoint: np.ndarray, start: np.ndarray, interval: float = CONTROL_INTERVAL,
+                    temperature_limit: float = TEMPERATURE_LIMIT) -> list[dict]:
+    """Per-episode metrics from a :func:`cstr.control.rollout` result."""
+    hours = interval / 3600.0
+    metrics = []
+    for e in range(result["rewards"].shape[0]):
+        length = int(result["lengths"][e])
+        states = result["next_states"][e, :length]
+        polymer_error = setpoint[0] - states[:, 3]
+        temperature_error = setpoint[1] - states[:, 4]
+        final = max(1, int(round(FINAL_FRACTION * length)))
+        offset_polymer = float(np.mean(np.abs(polymer_error[-final:])))
+        offset_temperature = float(np.mean(np.abs(temperature_error[-final:])))
+        change = setpoint[0] - start[e, 3]
+        beyond = -polymer_error * np.sign(change) if change != 0 else np.abs(polymer_error)
+        overshoot = float(max(0.0, beyond.max()) / max(abs(change), 1e-9) * 100.0)
+        inside = (np.abs(polymer_error) <= SETTLING_BAND_POLYMER) & (np.abs(temperature_error) <= SETTLING_BAND_TEMPERATURE)
+        outside = np.flatnonzero(~inside)
+        if not inside[-1]:
+            settling = None
+        else:
+            settling = float((outside[-1] + 1 if outside.size else 0) * hours + hours)
+        max_temperature = float(max(start[e, 4], states[:, 4].max()))
+        metrics.append({
+            "total_reward": float(np.sum(result["rewards"][e, :length])),
+            "ise_polymer": float(np.sum(polymer_error**2) * hours),
+            "ise_temperature": float(np.sum(temperature_error**2) * hours),
+            "steady_state_offset": offset_polymer / POLYMER_SCALE + offset_temperature / TEMPERATURE_SCALE,
+            "steady_state_offset_polymer": offset_polymer,
+            "steady_state_offset_temperature": offset_temperature,
+            "overshoot_polymer": overshoot,
+            "settling_time": settling,
+            "max_temperature": max_temperature,
+            "safety_violation": bool(max_temperature > temperature_limit),
+            "termination_reason": str(result["termination_reasons"][e]),
+            "length": length,
+        })
+    return metrics
+
+
+def bootstrap_ci(values, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
+                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean (seeded, so reproducible)."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1.0 - alpha))
+
+
+def summarise(values) -> dict:
+    values = np.asarray(values, dtype=float)
+    low, high = bootstrap_ci(values)
+    return {"mean": float(values.mean()), "median": float(np.median(values)), "ci95": [low, high],
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "n": int(len(values))}
+
+
+@dataclass
+class Evaluation:
+    """The result of :func:`evaluate`: per-episode metrics, the summary and the raw rollout."""
+
+    controller: str
+    scenario: str
+    seed: int
+    episodes: list[dict]
+    summary: dict
+    rollout: dict
+
+    def to_dict(self) -> dict:
+        return {"controller": self.controller, "scenario": self.scenario, "seed": self.seed,
+                "episodes": self.episodes, "summary": self.summary}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def metric(self, name: str) -> np.ndarray:
+        return np.array([np.nan if e[name] is None else e[name] for e in self.episodes], dtype=float)
+
+
+def evaluate(controller, scenario: str, episodes: int, seed: int = EVALUATION_SEED_START, name: str | None = None,
+             params: ReactorParameters = DEFAULT_PARAMETERS, horizon: int = HORIZON,
+             progress: bool = False) -> Evaluation:
+    """Roll ``controller`` out for ``episodes`` episodes with seeds ``seed, seed + 1, ...``.
+
+    ``controller`` has ``act(obs[n, 6]) -> actions[n, 2]``; if it has
+    ``start_episodes(seeds)`` (a controller whose behaviour depends on the
+    episode, like the randomised PI), it is called first.
+    """
+    check_evaluation_seed(seed)
+    if int(episodes) < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    scenario_spec = get_scenario(scenario)
+    seeds = [int(seed) + i for i in range(int(episodes))]
+    if hasattr(controller, "start_episodes"):
+        controller.start_episodes(seeds)
+    result = rollout(controller, scenario, seeds, horizon=horizon, params=params, progress=progress)
+    start = result["states"][:, 0]
+    metrics = episode_metrics(result, scenario_spec.target.setpoint, start)
+    summary = {"total_reward": summarise([m["total_reward"] for m in metrics]),
+               "steady_state_offset": summarise([m["steady_state_offset"] for m in metrics]),
+               "max_temperature": summarise([m["max_temperature"] for m in metrics]),
+               "safety_violations": int(sum(m["safety_violation"] for m in metrics))}
+    return Evaluation(name or type(controller).__name__, scenario, int(seed), metrics, summary, result)
+
+
+def _evaluate_command(args) -> int:
+    from cstr import load_controller
+
+    try:
+        check_evaluation_seed(args.seed)
+    except SeedError as error:
+        raise SystemExit(f"error: {error}")
+    controller = load_controller(args.controller)
+    evaluation = evaluate(controller, args.scenario, args.episodes, args.seed, name=args.controller,
+                          progress=not args.json)
+    if args.json:
+        print(evaluation.to_json())
+    else:
+        s = evaluation.summary
+        reward = s["total_reward"]
+        print(f"{args.controller} in {args.scenario}, {args.episodes} episodes from seed {args.seed}:")
+        print(f"  total reward  mean {reward['mean']:.2f}  median {reward['median']:.2f}  "
+              f"95% CI [{reward['ci95'][0]:.2f}, {reward['ci95'][1]:.2f}]")
+        print(f"  steady-state offset mean {s['steady_state_offset']['mean']:.3f}")
+        print(f"  max temperature mean {s['max_temperature']['mean']:.2f} K; "
+              f"safety violations {s['safety_violations']} of {args.episodes}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="evaluate a shipped controller on evaluation seeds")
+    parser.add_argument("--controller", required=True, help="pi, pi-tuned, bc, iql, bc+, iql+")
+    parser.add_argument("--scenario", required=True, choices=["startup", "grade_down", "grade_up"])
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=EVALUATION_SEED_START,
+                        help=f"first evaluation seed (at least {EVALUATION_SEED_START:,})")
+    parser.add_argument("--json", action="store_true", help="print the per-episode results and summary as JSON")
+    parser.set_defaults(func=_evaluate_command)
