@@ -19,4 +19,24 @@ if ENV_ID not in gymnasium.registry:
     )
 
 __version__ = "0.1.0"
-__all__ = ["ENV_ID", "__version__"]
+
+# Modules whose import registers shipped controllers with cstr.controllers.
+_CONTROLLER_MODULES = ("cstr.controllers", "cstr.training")
+
+
+def load_controller(name: str, root=None):
+    """A shipped controller by name: ``pi``, ``pi-tuned``, ``bc``, ``iql`` (see the book's chapters 2-4).
+
+    Every controller has ``act(obs) -> action`` for one observation ``[6]`` or
+    a batch ``[n, 6]``. ``root`` is the data folder (default: the shipped one).
+    """
+    import importlib
+
+    for module in _CONTROLLER_MODULES:
+        importlib.import_module(module)
+    from cstr.controllers import load_controller as _load
+
+    return _load(name, root=root)
+
+
+__all__ = ["ENV_ID", "__version__", "load_controller"]

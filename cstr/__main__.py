@@ -12,6 +12,12 @@ import sys
 
 COMMAND_MODULES = [
     "cstr.benchmark",
+    "cstr.data",
+    "cstr.controllers",
+    "cstr.minari_export",
+    "cstr.evaluation",
+    "cstr.training",
+    "cstr.benchmark_iql",
 ]
 
 

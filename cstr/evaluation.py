@@ -145,15 +145,13 @@ def evaluate(controller, scenario: str, episodes: int, seed: int = EVALUATION_SE
 
     ``controller`` has ``act(obs[n, 6]) -> actions[n, 2]``; if it has
     ``start_episodes(seeds)`` (a controller whose behaviour depends on the
-    episode, like the randomised PI), it is called first.
+    episode, like the randomised PI), :func:`cstr.control.rollout` calls it first.
     """
     check_evaluation_seed(seed)
     if int(episodes) < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     scenario_spec = get_scenario(scenario)
     seeds = [int(seed) + i for i in range(int(episodes))]
-    if hasattr(controller, "start_episodes"):
-        controller.start_episodes(seeds)
     result = rollout(controller, scenario, seeds, horizon=horizon, params=params, progress=progress)
     start = result["states"][:, 0]
     metrics = episode_metrics(result, scenario_spec.target.setpoint, start)

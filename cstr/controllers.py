@@ -1,0 +1,140 @@
+"""The shipped controllers by name: ``cstr.controllers.load_controller(name)``.
+
+Every controller has ``act(obs) -> action`` for one observation ``[6]`` or a
+batch ``[n, 6]`` and ``reset()`` at the start of an episode. Later chapters
+add entries to ``CONTROLLERS`` (name -> ``factory(root=None)``) with :func:`register_controller`.
+
+* ``pi``: the dataset's behaviour policy: each episode's tuning drawn from
+  its seed like the dataset's (:class:`cstr.control.RandomisedPI`), so on
+  evaluation seeds it is a fresh sample of the same population of
+  controllers;
+* ``pi-tuned``: the tuning found by :func:`tune_pi` (one tuning for all three
+  scenarios, the best inside the randomised ranges, shipped in ``data/pi_tuned.json`` and listed in the manifest).
+
+``python -m cstr tune-pi`` reruns the optimisation and rewrites the file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cstr.control import TUNING_RANGES, PIController, PITuning, RandomisedPI, rollout
+from cstr.scenarios import SCENARIO_NAMES
+
+PI_TUNED_FILE = "pi_tuned.json"
+TUNING_SEED_START = 900_000
+"""Training seeds of the optimisation: 900000 onwards (below the evaluation range, apart from the
+dataset seeds that start at 0)."""
+TUNING_EPISODES = 16
+
+CONTROLLERS: dict[str, Callable[..., object]] = {}
+
+
+def register_controller(name: str, factory: Callable[..., object]) -> None:
+    """Make ``load_controller(name)`` call ``factory(root=...)``."""
+    CONTROLLERS[name] = factory
+
+
+def load_controller(name: str, root: Path | str | None = None):
+    """A fresh controller by name (``root``: the data folder holding shipped parameters)."""
+    try:
+        factory = CONTROLLERS[name]
+    except KeyError:
+        raise ValueError(f"unknown controller {name!r}; available: {', '.join(sorted(CONTROLLERS))}") from None
+    return factory(root=root)
+
+
+def centre_tuning() -> PITuning:
+    """The geometric centre of :data:`cstr.control.TUNING_RANGES`."""
+    return PITuning(**{name: float(np.sqrt(low * high)) for name, (low, high) in TUNING_RANGES.items()})
+
+
+def load_tuned(root: Path | str | None = None) -> PITuning:
+    """The shipped ``pi-tuned`` tuning, verified against the manifest."""
+    import json
+
+    from cstr.data import default_root, verify_files
+
+    root = default_root() if root is None else Path(root)
+    verify_files(root, [PI_TUNED_FILE])
+    return PITuning.from_dict(json.loads((root / PI_TUNED_FILE).read_text(encoding="utf-8"))["tuning"])
+
+
+register_controller("pi", lambda root=None: RandomisedPI())
+register_controller("pi-tuned", lambda root=None: PIController(load_tuned(root)))
+
+
+def mean_return(tuning: PITuning, scenarios=SCENARIO_NAMES, seeds=None) -> float:
+    """Mean total reward of one tuning over ``seeds`` in every scenario (averaged over scenarios)."""
+    seeds = list(range(TUNING_SEED_START, TUNING_SEED_START + TUNING_EPISODES)) if seeds is None else list(seeds)
+    totals = [rollout(PIController(tuning), scenario, seeds)["returns"].mean() for scenario in scenarios]
+    return float(np.mean(totals))
+
+
+def tune_pi(start: PITuning | None = None, seeds=None, max_evaluations: int = 160) -> dict:
+    """Maximise the mean total reward, **jointly** over the three scenarios, of one PI tuning.
+
+    Nelder-Mead (SciPy) on the logarithms of the four parameters, bounded to
+    the randomised ranges (:data:`cstr.control.TUNING_RANGES`, whose corners
+    are checked to be stable: unbounded, the optimiser trades stability
+    margin for reward, since the reward does not charge input moves),
+    starting at their centre, over ``seeds`` (training seeds,
+    default 16 from :data:`TUNING_SEED_START`) on the batched simulation.
+    Joint rather than per scenario: ``pi-tuned`` is then one controller that
+    needs no knowledge of the scenario, like the learned policies.
+    """
+    from scipy.optimize import minimize
+
+    start = centre_tuning() if start is None else start
+    seeds = list(range(TUNING_SEED_START, TUNING_SEED_START + TUNING_EPISODES)) if seeds is None else list(seeds)
+
+    def objective(log_values):
+        return -mean_return(PITuning.from_array(np.exp(log_values)), seeds=seeds)
+
+    began = time.perf_counter()
+    bounds = [tuple(np.log(TUNING_RANGES[name])) for name in start.to_dict()]
+    result = minimize(objective, np.log(start.as_array()), method="Nelder-Mead", bounds=bounds,
+                      options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-3})
+    tuning = PITuning.from_array(np.exp(result.x))
+    return {
+        "tuning": tuning.to_dict(),
+        "objective": "mean total reward over the three scenarios (joint)",
+        "mean_return": -float(result.fun),
+        "start": start.to_dict(),
+        "start_mean_return": mean_return(start, seeds=seeds),
+        "seeds": [int(seeds[0]), int(seeds[-1])],
+        "method": "scipy.optimize.minimize Nelder-Mead on log parameters, bounded to TUNING_RANGES",
+        "evaluations": int(result.nfev),
+        "seconds": time.perf_counter() - began,
+    }
+
+
+def _tune_command(args) -> int:
+    from cstr.data import default_root, update_manifest, write_json
+
+    root = default_root() if args.out is None else Path(args.out)
+    seeds = range(args.seed, args.seed + args.episodes)
+    from cstr.data import check_seed
+    check_seed(args.seed, args.episodes)
+    result = tune_pi(seeds=seeds, max_evaluations=args.max_evaluations)
+    seconds = result.pop("seconds")
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / PI_TUNED_FILE, result)
+    update_manifest(root, [PI_TUNED_FILE])
+    print(f"pi-tuned: {result['tuning']} mean return {result['mean_return']:.3f} "
+          f"(centre of the ranges {result['start_mean_return']:.3f}), {result['evaluations']} evaluations, "
+          f"{seconds:.0f} s -> {root / PI_TUNED_FILE}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("tune-pi", help="optimise the pi-tuned controller on training seeds")
+    parser.add_argument("--seed", type=int, default=TUNING_SEED_START)
+    parser.add_argument("--episodes", type=int, default=TUNING_EPISODES, help="episodes per scenario")
+    parser.add_argument("--max-evaluations", type=int, default=160)
+    parser.add_argument("--out", type=Path, default=None, help="data folder (default: the repository's data/)")
+    parser.set_defaults(func=_tune_command)

@@ -1,0 +1,119 @@
+"""Training and shipping the offline agents: ``python -m cstr train {bc|iql}``.
+
+The shipped weights live in ``data/weights/`` (``<name>.pt``: a state dict of
+tensors, loaded with ``torch.load(weights_only=True)``; ``<name>.json``: the
+hyperparameters and the training history), both listed in
+``data/MANIFEST.sha256`` and verified before loading. ``make book`` uses the
+shipped weights; training runs only when asked.
+
+Training seeds are below 1,000,000 (evaluation seeds start there).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from cstr.agents import bc, iql
+from cstr.agents.common import PolicyController, load_sidecar, load_state_dict, save_weights, training_arrays
+from cstr.controllers import register_controller
+from cstr.data import EVALUATION_SEED_START, default_root, update_manifest, verify_files
+
+WEIGHTS_DIR = "weights"
+ALGORITHMS = ("bc", "iql")
+
+
+def weight_files(name: str) -> list[str]:
+    return [f"{WEIGHTS_DIR}/{name}.pt", f"{WEIGHTS_DIR}/{name}.json"]
+
+
+def check_training_seed(seed: int) -> None:
+    if not 0 <= int(seed) < EVALUATION_SEED_START:
+        raise ValueError(f"training seed {seed} must lie in [0, {EVALUATION_SEED_START:,}); "
+                         "seeds from there up are reserved for evaluation")
+
+
+def train_agent(algorithm: str, updates: int | None = None, seed: int = 0, data_root=None, progress: bool = True,
+                **overrides):
+    """Train ``bc`` or ``iql`` on the three scenarios' datasets; returns the training result."""
+    check_training_seed(seed)
+    data = training_arrays(root=data_root)
+    if algorithm == "bc":
+        config = bc.BCConfig(seed=seed, **overrides)
+        if updates is not None:
+            config.num_updates = int(updates)
+        return bc.train(data, config, progress=progress)
+    if algorithm == "iql":
+        config = iql.IQLConfig(seed=seed, **overrides)
+        if updates is not None:
+            config.num_updates = int(updates)
+        return iql.train(data, config, progress=progress)
+    raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+
+
+def save_agent(algorithm: str, result, root=None, name: str | None = None) -> list[Path]:
+    """Write the weights and sidecar of a training result and refresh the manifest."""
+    root = default_root() if root is None else Path(root)
+    name = name or algorithm
+    pt_name, json_name = weight_files(name)
+    if algorithm == "bc":
+        config = bc.config_to_dict(result.config)
+        save_weights(result.policy, config, root / pt_name, result.history)
+    else:
+        config = iql.config_to_dict(result.config) | {"reward_scale_used": result.reward_scale}
+        save_weights(result.agent, config, root / pt_name, result.history)
+    update_manifest(root, [pt_name, json_name])
+    return [root / pt_name, root / json_name]
+
+
+def load_agent(name: str, root=None):
+    """The shipped network of ``name`` ("bc" -> the BC policy, "iql" -> the whole IQL agent), verified."""
+    root = default_root() if root is None else Path(root)
+    pt_name, json_name = weight_files(name)
+    verify_files(root, [pt_name, json_name])
+    sidecar = load_sidecar(root / pt_name)
+    algorithm = "bc" if name.startswith("bc") else "iql"
+    module = bc.build_policy(sidecar["config"]) if algorithm == "bc" else iql.build_agent(sidecar["config"])
+    module.load_state_dict(load_state_dict(root / pt_name))
+    return module.eval()
+
+
+def load_history(name: str, root=None) -> dict:
+    root = default_root() if root is None else Path(root)
+    return load_sidecar(root / weight_files(name)[0])["history"]
+
+
+def load_policy_controller(name: str, root=None) -> PolicyController:
+    module = load_agent(name, root)
+    policy = module if name.startswith("bc") else module.policy
+    return PolicyController(policy, name=name)
+
+
+register_controller("bc", lambda root=None: load_policy_controller("bc", root))
+register_controller("iql", lambda root=None: load_policy_controller("iql", root))
+
+
+def _train_command(args) -> int:
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    result = train_agent(args.algorithm, updates=args.updates, seed=args.seed, progress=True)
+    written = save_agent(args.algorithm, result, root=args.out)
+    history = result.history
+    last = {key: values[-1] for key, values in history.items() if key != "step" and values}
+    print(f"trained {args.algorithm} in {time.perf_counter() - started:.1f} s; final logged losses: "
+          + ", ".join(f"{key} {value:.4g}" for key, value in last.items()))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train BC or IQL on the shipped datasets and ship the weights")
+    parser.add_argument("algorithm", choices=ALGORITHMS)
+    parser.add_argument("--updates", type=int, default=None, help="gradient updates (default: the config's)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (below 1,000,000)")
+    parser.add_argument("--out", type=Path, default=None, help="data folder to write into (default: data/)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these sizes)")
+    parser.set_defaults(func=_train_command)

@@ -1,0 +1,92 @@
+"""The evaluation harness: seeds, metrics, JSON, the CLI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cstr
+from cstr.control import PIController
+from cstr.controllers import centre_tuning
+from cstr.data import EVALUATION_SEED_START
+from cstr.evaluation import SeedError, bootstrap_ci, evaluate
+
+
+class HoldInputs:
+    """Holds fixed inputs: a controller that cannot fail to be understood."""
+
+    def __init__(self, inputs):
+        self.inputs = np.asarray(inputs, dtype=float)
+
+    def act(self, obs):
+        obs = np.asarray(obs)
+        return np.tile(self.inputs, (obs.shape[0], 1)) if obs.ndim == 2 else self.inputs.copy()
+
+
+def test_training_and_dataset_seeds_are_refused():
+    with pytest.raises(SeedError, match="below 1,000,000"):
+        evaluate(HoldInputs([1.0, 334.0]), "grade_up", 2, seed=5)
+    with pytest.raises(SeedError):
+        evaluate(HoldInputs([1.0, 334.0]), "grade_up", 2, seed=EVALUATION_SEED_START - 1)
+
+
+def test_holding_the_target_grades_steady_inputs_settles_without_offset():
+    from cstr.scenarios import HIGH_GRADE
+    result = evaluate(HoldInputs(HIGH_GRADE.steady_inputs()), "grade_up", 3)
+    for episode in result.episodes:
+        assert episode["termination_reason"] == "horizon"
+        assert episode["length"] == 200
+        assert episode["steady_state_offset_polymer"] < 0.5
+        assert episode["settling_time"] is not None and episode["settling_time"] < 60
+        assert not episode["safety_violation"]
+        assert episode["total_reward"] < 0
+        assert episode["ise_polymer"] > 0
+
+
+def test_a_runaway_is_a_safety_violation_with_the_worst_return():
+    result = evaluate(HoldInputs([2.5, 350.0]), "grade_up", 2)
+    for episode in result.episodes:
+        assert episode["safety_violation"]
+        assert episode["termination_reason"] == "temperature_limit"
+        assert episode["max_temperature"] > 360.0
+        assert episode["settling_time"] is None
+    assert result.summary["safety_violations"] == 2
+
+
+def test_same_seed_gives_same_metrics_and_other_seeds_differ():
+    first = evaluate(PIController(centre_tuning()), "startup", 4)
+    second = evaluate(PIController(centre_tuning()), "startup", 4)
+    third = evaluate(PIController(centre_tuning()), "startup", 4, seed=EVALUATION_SEED_START + 100)
+    assert first.to_dict() == second.to_dict()
+    assert first.metric("total_reward").tolist() != third.metric("total_reward").tolist()
+
+
+def test_bootstrap_interval_brackets_the_mean_and_is_reproducible():
+    values = np.random.default_rng(0).normal(-20, 5, 200)
+    low, high = bootstrap_ci(values)
+    assert low < values.mean() < high
+    assert (low, high) == bootstrap_ci(values)
+    assert high - low < 2.0
+
+
+def test_cli_json_and_seed_refusal():
+    command = [sys.executable, "-m", "cstr", "evaluate", "--controller", "pi", "--scenario", "grade_down",
+               "--episodes", "3", "--seed", str(EVALUATION_SEED_START), "--json"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    report = json.loads(output)
+    assert report["controller"] == "pi" and report["scenario"] == "grade_down" and report["seed"] == 1_000_000
+    assert len(report["episodes"]) == 3
+    for key in ("total_reward", "max_temperature", "safety_violation", "steady_state_offset"):
+        assert key in report["episodes"][0]
+    summary = report["summary"]["total_reward"]
+    assert summary["ci95"][0] <= summary["mean"] <= summary["ci95"][1]
+    refused = subprocess.run(command[:-3] + ["--seed", "5"], capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "reserved for datasets and training" in refused.stderr
+
+
+def test_unknown_controller_is_named():
+    with pytest.raises(ValueError, match="unknown controller 'mpc'"):
+        cstr.load_controller("mpc")
