@@ -120,7 +120,20 @@ def test_registry_loads_pi_controllers():
     assert {"pi", "pi-tuned"} <= set(CONTROLLERS)
     for name in ("pi", "pi-tuned"):
         controller = load_controller(name)
+        if name == "pi":
+            with pytest.raises(RuntimeError, match="start_episodes"):
+                controller.act(observation(1.0, 0.5, 1.0, 340.0))
+            controller.start_episodes([7])
         action = controller.act(observation(1.0, 0.5, 1.0, 340.0))
         assert action.shape == (2,) and np.all(np.isfinite(action))
     with pytest.raises(ValueError, match="unknown controller"):
         load_controller("nope")
+
+
+def test_randomised_pi_reproduces_the_dataset_behaviour_policy():
+    from cstr.control import RandomisedPI, rollout, tuning_for_seed
+
+    seeds = [3, 4]
+    randomised = rollout(RandomisedPI(), "grade_up", seeds, horizon=20)
+    fixed = rollout(PIController([tuning_for_seed(s) for s in seeds]), "grade_up", seeds, horizon=20)
+    np.testing.assert_array_equal(randomised["actions"], fixed["actions"])
