@@ -1,0 +1,166 @@
+"""Training the PICNN cost model from the offline data alone, and shipping it.
+
+The paper's exact training target is not available to us, so two honest
+candidates are implemented; chapter 5 compares them and the shipped model
+uses the one the evidence favours. Both start from the trained IQL agent
+(:mod:`cstr.agents.iql`), so neither touches the plant:
+
+``"distill"``
+    Distil IQL's critic: regress ``c(s, a)`` on ``-(Q(s, a) - V(s))``, the
+    negative advantage of the target twin-Q minimum, at the dataset's actions,
+    at the dataset's actions perturbed by Gaussian noise, and at uniformly
+    drawn actions. The convex fit is a convex surrogate of ``-Q`` around the
+    data; the perturbations teach it the slope that a correction follows.
+
+``"td"``
+    A convex critic trained with IQL's TD loss: regress ``c(s, a)`` on
+    ``-(r + gamma (1 - d) V(s'))`` with IQL's expectile value V, at the
+    dataset's actions only. Convexity alone decides how it extrapolates.
+
+Targets are standardised (their mean and standard deviation over the data
+are removed), so the step size of the correction has one meaning for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cstr.agents.common import load_sidecar, load_state_dict, save_weights, seed_everything, training_arrays
+from cstr.agents.common import Normaliser
+from cstr.correction import CorrectionConfig
+from cstr.data import default_root, update_manifest, verify_files
+from cstr.picnn import PICNN
+
+TARGETS = ("distill", "td")
+COST_MODEL_NAME = "picnn"
+
+
+@dataclass
+class CostModelConfig:
+    """Hyperparameters of the cost model and its training."""
+
+    target: str = "distill"
+    hidden: int = 64
+    layers: int = 2
+    state_hidden: int = 64
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    num_updates: int = 8_000
+    perturbation_std: float = 0.2  # normalised action units
+    uniform_fraction: float = 0.25  # share of uniformly drawn actions ("distill")
+    perturbed_fraction: float = 0.5  # share of perturbed dataset actions ("distill")
+    seed: int = 0
+    log_every: int = 250
+
+
+@dataclass
+class CostModelResult:
+    model: PICNN
+    config: CostModelConfig
+    target_mean: float
+    target_std: float
+    history: dict = field(default_factory=dict)
+
+
+def _targets_distill(agent, s, a):
+    with torch.no_grad():
+        return -(agent.target_q(s, a) - agent.value(s))
+
+
+def _targets_td(agent, s_next, r, d):
+    with torch.no_grad():
+        return -(r + agent.config.discount * (1.0 - d) * agent.value(s_next))
+
+
+def train(agent, data: dict[str, np.ndarray], config: CostModelConfig = CostModelConfig(), reward_scale: float = 1.0,
+          progress: bool = True) -> CostModelResult:
+    """Fit a PICNN to ``config.target`` using the trained IQL ``agent``."""
+    if config.target not in TARGETS:
+        raise ValueError(f"unknown cost-model target {config.target!r}; choose one of {', '.join(TARGETS)}")
+    generator = seed_everything(config.seed)
+    normaliser = agent.normaliser
+    with torch.no_grad():
+        s_all = normaliser.observations(torch.as_tensor(data["observations"], dtype=torch.float32))
+        s_next_all = normaliser.observations(torch.as_tensor(data["next_observations"], dtype=torch.float32))
+        a_all = normaliser.to_unit(torch.as_tensor(data["actions"], dtype=torch.float32))
+        r_all = torch.as_tensor(data["rewards"] * reward_scale, dtype=torch.float32)
+        d_all = torch.as_tensor(data["terminations"], dtype=torch.float32)
+        reference = (_targets_distill(agent, s_all, a_all) if config.target == "distill"
+                     else _targets_td(agent, s_next_all, r_all, d_all))
+    target_mean, target_std = float(reference.mean()), float(reference.std().clamp_min(1e-8))
+
+    model = PICNN(Normaliser(normaliser.observation_mean, normaliser.observation_std),
+                  hidden=config.hidden, layers=config.layers, state_hidden=config.state_hidden)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.num_updates)
+    history = {"step": [], "loss": []}
+    running = 0.0
+    steps = tqdm(range(1, config.num_updates + 1), desc=f"PICNN ({config.target})", disable=not progress,
+                 mininterval=1.0)
+    n_perturbed = int(round(config.perturbed_fraction * config.batch_size))
+    n_uniform = int(round(config.uniform_fraction * config.batch_size))
+    for step in steps:
+        rows = torch.randint(0, s_all.shape[0], (config.batch_size,), generator=generator)
+        s, a = s_all[rows], a_all[rows].clone()
+        if config.target == "distill":
+            noise = torch.randn(n_perturbed, 2, generator=generator) * config.perturbation_std
+            a[:n_perturbed] = (a[:n_perturbed] + noise).clamp(-1.0, 1.0)
+            uniform = torch.rand(n_uniform, 2, generator=generator) * 2.0 - 1.0
+            a[n_perturbed:n_perturbed + n_uniform] = uniform
+            target = _targets_distill(agent, s, a)
+        else:
+            target = reference[rows]
+        target = (target - target_mean) / target_std
+        loss = ((model.forward_normalised(s, a) - target) ** 2).mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        running += loss.item()
+        if step % config.log_every == 0 or step == config.num_updates:
+            count = config.log_every if step % config.log_every == 0 else step % config.log_every
+            history["step"].append(step)
+            history["loss"].append(running / count)
+            steps.set_postfix(loss=f"{running / count:.4f}")
+            running = 0.0
+    return CostModelResult(model.eval(), config, target_mean, target_std, history)
+
+
+# --------------------------------------------------------------------------
+# Shipping
+
+def weight_files(name: str = COST_MODEL_NAME) -> list[str]:
+    return [f"weights/{name}.pt", f"weights/{name}.json"]
+
+
+def save(result: CostModelResult, correction: CorrectionConfig, root=None, name: str = COST_MODEL_NAME,
+         extra: dict | None = None) -> list[Path]:
+    root = default_root() if root is None else Path(root)
+    pt_name, json_name = weight_files(name)
+    config = asdict(result.config) | {"target_mean": result.target_mean, "target_std": result.target_std,
+                                       "correction": asdict(correction)} | (extra or {})
+    save_weights(result.model, config, root / pt_name, result.history)
+    update_manifest(root, [pt_name, json_name])
+    return [root / pt_name, root / json_name]
+
+
+def load_cost_model(root=None, name: str = COST_MODEL_NAME) -> PICNN:
+    """The shipped PICNN, verified against the manifest: ``cost(obs[n, 6], actions[n, 2]) -> [n]``."""
+    root = default_root() if root is None else Path(root)
+    pt_name, json_name = weight_files(name)
+    verify_files(root, [pt_name, json_name])
+    config = load_sidecar(root / pt_name)["config"]
+    model = PICNN(Normaliser(np.zeros(6), np.ones(6)), hidden=config["hidden"], layers=config["layers"],
+                  state_hidden=config["state_hidden"])
+    model.load_state_dict(load_state_dict(root / pt_name))
+    return model.eval()
+
+
+def load_correction_config(root=None, name: str = COST_MODEL_NAME) -> CorrectionConfig:
+    root = default_root() if root is None else Path(root)
+    return CorrectionConfig(**load_sidecar(root / weight_files(name)[0])["config"]["correction"])
