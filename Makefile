@@ -2,9 +2,12 @@
 #
 #   make book   install into .venv, execute every chapter (full mode),
 #               build the HTML book into _build/html
-#   make test   install, unit tests, every chapter in quick mode, and the
-#               book build with warnings as errors
-#   make clean  remove _build and the executed notebooks
+#   make test   install, unit tests, every chapter in quick mode, the
+#               book build with warnings as errors, then the browser test
+#               (every page in headless Chromium; screenshots of every
+#               chapter in artifacts/screenshots/)
+#   make chromium  install Debian's chromium if /usr/bin/chromium is missing
+#   make clean  remove _build, the executed notebooks and artifacts/
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -15,13 +18,17 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 JB := $(VENV)/bin/jupyter-book
 JB_FLAGS := -W -n --keep-going
+# The browser test drives Debian's chromium through the playwright package
+# (never `playwright install`, which downloads a browser of its own).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: help venv book test clean
+.PHONY: help venv chromium book test clean
 
 help:
 	@echo "make book   - install, execute every chapter (full mode), build _build/html"
-	@echo "make test   - install, unit tests, chapters in quick mode, book build with -W"
-	@echo "make clean  - remove _build and executed notebooks"
+	@echo "make test   - install, unit tests, chapters in quick mode, book build with -W, browser test"
+	@echo "make chromium - install Debian chromium for the browser test (only if missing)"
+	@echo "make clean  - remove _build, executed notebooks and artifacts/"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	if [ ! -x "$(PY)" ]; then python3 -m venv "$(VENV)"; fi
@@ -32,6 +39,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
+# Idempotent and instant when chromium is present; on a fresh CI machine
+# (root, Debian) it installs the distribution's package (about 15 s).
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then \
+	  echo "chromium: $(CHROMIUM) present"; \
+	else \
+	  SUDO=""; if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends chromium; \
+	fi
+
 book: venv
 	$(PY) scripts/run_chapters.py --mode full
 	rm -rf _build/html
@@ -39,12 +57,13 @@ book: venv
 
 test: export OMP_NUM_THREADS := 1
 test: export MPLBACKEND := Agg
-test: venv
-	$(PY) -m pytest -q
+test: venv chromium
+	$(PY) -m pytest -q -m "not browser"
 	$(PY) scripts/run_chapters.py --mode quick
 	rm -rf _build/html
 	$(JB) build . $(JB_FLAGS)
+	$(PY) -m pytest -q -s -m browser tests/test_browser.py
 
 clean:
-	rm -rf _build
+	rm -rf _build artifacts
 	rm -f notebooks/*.ipynb

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "cstr.evaluation",
     "cstr.training",
     "cstr.benchmark_iql",
+    "cstr.benchmark_correction",
 ]
 
 

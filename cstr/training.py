@@ -22,7 +22,7 @@ from cstr.controllers import register_controller
 from cstr.data import EVALUATION_SEED_START, default_root, update_manifest, verify_files
 
 WEIGHTS_DIR = "weights"
-ALGORITHMS = ("bc", "iql")
+ALGORITHMS = ("bc", "iql", "picnn")
 
 
 def weight_files(name: str) -> list[str]:
@@ -95,11 +95,34 @@ register_controller("bc", lambda root=None: load_policy_controller("bc", root))
 register_controller("iql", lambda root=None: load_policy_controller("iql", root))
 
 
+def train_cost_model(target: str = "distill", updates: int | None = None, seed: int = 0, data_root=None,
+                     iql_root=None, progress: bool = True):
+    """Fit the PICNN cost model on the datasets with the shipped IQL agent (see :mod:`cstr.cost_model`)."""
+    from cstr import cost_model
+
+    check_training_seed(seed)
+    agent = load_agent("iql", iql_root)
+    reward_scale = load_sidecar((default_root() if iql_root is None else Path(iql_root)) / weight_files("iql")[0])[
+        "config"]["reward_scale_used"]
+    config = cost_model.CostModelConfig(target=target, seed=seed)
+    if updates is not None:
+        config.num_updates = int(updates)
+    return cost_model.train(agent, training_arrays(root=data_root), config, reward_scale=reward_scale,
+                            progress=progress)
+
+
 def _train_command(args) -> int:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    result = train_agent(args.algorithm, updates=args.updates, seed=args.seed, progress=True)
-    written = save_agent(args.algorithm, result, root=args.out)
+    if args.algorithm == "picnn":
+        from cstr import cost_model
+        from cstr.correction import CorrectionConfig
+
+        result = train_cost_model(args.target, updates=args.updates, seed=args.seed, iql_root=args.out)
+        written = cost_model.save(result, CorrectionConfig(), root=args.out)
+    else:
+        result = train_agent(args.algorithm, updates=args.updates, seed=args.seed, progress=True)
+        written = save_agent(args.algorithm, result, root=args.out)
     history = result.history
     last = {key: values[-1] for key, values in history.items() if key != "step" and values}
     print(f"trained {args.algorithm} in {time.perf_counter() - started:.1f} s; final logged losses: "
@@ -116,4 +139,6 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed (below 1,000,000)")
     parser.add_argument("--out", type=Path, default=None, help="data folder to write into (default: data/)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these sizes)")
+    parser.add_argument("--target", choices=("distill", "td"), default="distill",
+                        help="the PICNN's training target (picnn only; see cstr.cost_model)")
     parser.set_defaults(func=_train_command)

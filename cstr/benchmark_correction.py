@@ -1,0 +1,71 @@
+"""Correction latency benchmark: ``python -m cstr benchmark-correction``.
+
+Times the deployment-time correction with the shipped cost model and its
+shipped configuration (K steps, step size, trust region) on CPU: one state
+(the call a controller makes every 30 minutes on a real plant) and a batch
+of 1,000 states (an evaluation step). The states and the starting actions
+are drawn from the shipped datasets; the starting actions are the shipped
+IQL policy's. Each figure is the median over repeated calls, after a
+warm-up; the state path of the PICNN is included (it is recomputed per call,
+as in deployment).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from cstr.agents.common import training_arrays
+from cstr.correction import CostSurface, correct
+
+
+def time_call(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def run(repeats_single: int = 200, repeats_batch: int = 30, seed: int = 0) -> dict:
+    from cstr import load_controller
+    from cstr.cost_model import load_correction_config, load_cost_model
+
+    torch.set_num_threads(1)
+    weights = load_cost_model().export()
+    config = load_correction_config()
+    policy = load_controller("iql")
+    data = training_arrays()
+    rows = np.random.default_rng(seed).choice(len(data["observations"]), size=1000, replace=False)
+    observations = data["observations"][rows].astype(np.float64)
+    starts = policy.act(observations)
+
+    def one(i=[0]):
+        i[0] = (i[0] + 1) % len(observations)
+        correct(CostSurface(weights, observations[i[0]:i[0] + 1]), starts[i[0]], config)
+
+    def batch():
+        correct(CostSurface(weights, observations), starts, config)
+
+    for _ in range(10):
+        one()
+    batch()
+    return {"single_ms": 1e3 * time_call(one, repeats_single), "batch_ms": 1e3 * time_call(batch, repeats_batch),
+            "steps": config.steps, "step_size": config.step_size, "trust_region": config.trust_region}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("benchmark-correction", help="latency of the PICNN action correction on CPU")
+    parser.add_argument("--repeats", type=int, default=200)
+
+    def command(args):
+        result = run(args.repeats, max(5, args.repeats // 7))
+        print(f"correction with K = {result['steps']} steps, step size {result['step_size']}, "
+              f"trust region {result['trust_region']} (normalised units), 1 thread, median of repeated calls:")
+        print(f"  one state:     {result['single_ms']:7.3f} ms")
+        print(f"  1,000 states:  {result['batch_ms']:7.3f} ms")
+
+    parser.set_defaults(func=command)
