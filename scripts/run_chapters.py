@@ -260,7 +260,21 @@ def run_chapter(
         raise ChapterError(
             f"chapter failed: {chapter.display(root)}: {type(err).__name__}: {err}"
         ) from err
+    _hide_injected_parameters(chapter.output)
     return time.perf_counter() - start
+
+
+def _hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell remove-cell: the reader sees the chapter's own
+    parameters cell once, not twice."""
+    import nbformat
+
+    executed = nbformat.read(str(path), as_version=4)
+    for cell in executed.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = tags + ["remove-cell"]
+    nbformat.write(executed, str(path))
 
 
 def main(argv: list[str] | None = None) -> int:
