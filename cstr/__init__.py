@@ -21,11 +21,11 @@ if ENV_ID not in gymnasium.registry:
 __version__ = "0.1.0"
 
 # Modules whose import registers shipped controllers with cstr.controllers.
-_CONTROLLER_MODULES = ("cstr.controllers", "cstr.training")
+_CONTROLLER_MODULES = ("cstr.controllers", "cstr.training", "cstr.cost_model", "cstr.nmpc")
 
 
 def load_controller(name: str, root=None):
-    """A shipped controller by name: ``pi``, ``pi-tuned``, ``bc``, ``iql`` (see the book's chapters 2-4).
+    """A shipped controller by name: ``pi``, ``pi-tuned``, ``bc``, ``iql``, ``bc+``, ``iql+``, ``nmpc``.
 
     Every controller has ``act(obs) -> action`` for one observation ``[6]`` or
     a batch ``[n, 6]``. ``root`` is the data folder (default: the shipped one).
@@ -39,4 +39,11 @@ def load_controller(name: str, root=None):
     return _load(name, root=root)
 
 
-__all__ = ["ENV_ID", "__version__", "load_controller"]
+def load_cost_model(root=None):
+    """The shipped PICNN cost model: ``cost(observations[n, 6], actions[n, 2]) -> [n]``, convex in the actions."""
+    from cstr.cost_model import load_cost_model as _load
+
+    return _load(root)
+
+
+__all__ = ["ENV_ID", "__version__", "load_controller", "load_cost_model"]

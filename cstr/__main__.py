@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "cstr.training",
     "cstr.benchmark_iql",
     "cstr.benchmark_correction",
+    "cstr.comparison",
 ]
 
 

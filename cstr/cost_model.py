@@ -36,7 +36,7 @@ from cstr.correction import CorrectionConfig
 from cstr.data import default_root, update_manifest, verify_files
 from cstr.picnn import PICNN
 
-TARGETS = ("distill", "td")
+TARGETS = ("distill", "td", "reward")
 COST_MODEL_NAME = "picnn"
 
 
@@ -90,8 +90,12 @@ def train(agent, data: dict[str, np.ndarray], config: CostModelConfig = CostMode
         a_all = normaliser.to_unit(torch.as_tensor(data["actions"], dtype=torch.float32))
         r_all = torch.as_tensor(data["rewards"] * reward_scale, dtype=torch.float32)
         d_all = torch.as_tensor(data["terminations"], dtype=torch.float32)
-        reference = (_targets_distill(agent, s_all, a_all) if config.target == "distill"
-                     else _targets_td(agent, s_next_all, r_all, d_all))
+        if config.target == "distill":
+            reference = _targets_distill(agent, s_all, a_all)
+        elif config.target == "td":
+            reference = _targets_td(agent, s_next_all, r_all, d_all)
+        else:
+            reference = -r_all
     target_mean, target_std = float(reference.mean()), float(reference.std().clamp_min(1e-8))
 
     model = PICNN(Normaliser(normaliser.observation_mean, normaliser.observation_std),
@@ -139,13 +143,14 @@ def weight_files(name: str = COST_MODEL_NAME) -> list[str]:
 
 
 def save(result: CostModelResult, correction: CorrectionConfig, root=None, name: str = COST_MODEL_NAME,
-         extra: dict | None = None) -> list[Path]:
+         extra: dict | None = None, manifest: bool = True) -> list[Path]:
     root = default_root() if root is None else Path(root)
     pt_name, json_name = weight_files(name)
     config = asdict(result.config) | {"target_mean": result.target_mean, "target_std": result.target_std,
                                        "correction": asdict(correction)} | (extra or {})
     save_weights(result.model, config, root / pt_name, result.history)
-    update_manifest(root, [pt_name, json_name])
+    if manifest:
+        update_manifest(root, [pt_name, json_name])
     return [root / pt_name, root / json_name]
 
 
@@ -164,3 +169,45 @@ def load_cost_model(root=None, name: str = COST_MODEL_NAME) -> PICNN:
 def load_correction_config(root=None, name: str = COST_MODEL_NAME) -> CorrectionConfig:
     root = default_root() if root is None else Path(root)
     return CorrectionConfig(**load_sidecar(root / weight_files(name)[0])["config"]["correction"])
+
+
+# --------------------------------------------------------------------------
+# Choosing between candidates on validation seeds
+
+VALIDATION_SEED_START = 990_000
+"""Seeds for choosing the cost model and the correction's settings: below the
+evaluation range, apart from the dataset (0 onwards) and pi-tuned (900,000 onwards) seeds."""
+
+
+def validation_returns(controllers: dict, scenarios=None, episodes: int = 20,
+                       seed: int = VALIDATION_SEED_START) -> dict[str, dict[str, float]]:
+    """Mean total reward of each controller in each scenario on validation seeds."""
+    from cstr.control import rollout
+    from cstr.scenarios import SCENARIO_NAMES
+
+    scenarios = SCENARIO_NAMES if scenarios is None else scenarios
+    seeds = list(range(seed, seed + episodes))
+    return {name: {scenario: float(rollout(controller, scenario, seeds)["returns"].mean()) for scenario in scenarios}
+            for name, controller in controllers.items()}
+
+
+# --------------------------------------------------------------------------
+# The shipped corrected controllers
+
+def load_corrected_controller(policy_name: str, root=None):
+    """``policy_name`` ("bc" or "iql") with its actions corrected on the shipped cost model."""
+    from cstr.correction import CorrectedController
+    from cstr.training import load_policy_controller
+
+    return CorrectedController(load_policy_controller(policy_name, root), load_cost_model(root),
+                               load_correction_config(root), name=f"{policy_name}+")
+
+
+def _register_corrected() -> None:
+    from cstr.controllers import register_controller
+
+    register_controller("bc+", lambda root=None: load_corrected_controller("bc", root))
+    register_controller("iql+", lambda root=None: load_corrected_controller("iql", root))
+
+
+_register_corrected()

@@ -53,8 +53,9 @@ def train_agent(algorithm: str, updates: int | None = None, seed: int = 0, data_
     raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
 
 
-def save_agent(algorithm: str, result, root=None, name: str | None = None) -> list[Path]:
-    """Write the weights and sidecar of a training result and refresh the manifest."""
+def save_agent(algorithm: str, result, root=None, name: str | None = None, manifest: bool = True) -> list[Path]:
+    """Write the weights and sidecar of a training result and (unless ``manifest=False``,
+    for parallel writers that leave it to their parent) refresh the manifest."""
     root = default_root() if root is None else Path(root)
     name = name or algorithm
     pt_name, json_name = weight_files(name)
@@ -64,7 +65,8 @@ def save_agent(algorithm: str, result, root=None, name: str | None = None) -> li
     else:
         config = iql.config_to_dict(result.config) | {"reward_scale_used": result.reward_scale}
         save_weights(result.agent, config, root / pt_name, result.history)
-    update_manifest(root, [pt_name, json_name])
+    if manifest:
+        update_manifest(root, [pt_name, json_name])
     return [root / pt_name, root / json_name]
 
 
@@ -96,13 +98,13 @@ register_controller("iql", lambda root=None: load_policy_controller("iql", root)
 
 
 def train_cost_model(target: str = "distill", updates: int | None = None, seed: int = 0, data_root=None,
-                     iql_root=None, progress: bool = True):
+                     iql_root=None, iql_name: str = "iql", progress: bool = True):
     """Fit the PICNN cost model on the datasets with the shipped IQL agent (see :mod:`cstr.cost_model`)."""
     from cstr import cost_model
 
     check_training_seed(seed)
-    agent = load_agent("iql", iql_root)
-    reward_scale = load_sidecar((default_root() if iql_root is None else Path(iql_root)) / weight_files("iql")[0])[
+    agent = load_agent(iql_name, iql_root)
+    reward_scale = load_sidecar((default_root() if iql_root is None else Path(iql_root)) / weight_files(iql_name)[0])[
         "config"]["reward_scale_used"]
     config = cost_model.CostModelConfig(target=target, seed=seed)
     if updates is not None:

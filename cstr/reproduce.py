@@ -1,0 +1,175 @@
+"""The paper's comparison from scratch: ``python -m cstr reproduce`` (``make reproduce``).
+
+Stages, each timed and printed:
+
+1. **datasets**: regenerate the three scenarios' datasets (100 episodes each, seed 0);
+2. **pi-tuned**: re-optimise the tuned PI baseline on its training seeds;
+3. **training**: BC, IQL and the PICNN cost model for every training seed
+   (seed 0 is the canonical one whose weights ``load_controller`` serves;
+   seed s > 0 is saved as ``weights/<name>-seed<s>``), two seeds at a time
+   on the two cores;
+4. **evaluation**: ``pi``, ``pi-tuned``, ``bc``, ``iql``, ``bc+``, ``iql+`` in
+   all three scenarios on the same evaluation episodes (seeds from
+   1,000,000), every learned controller once per training seed;
+5. **results**: per-episode metrics (``data/results/evaluation.json``) and
+   trajectories of the first evaluation episode (``trajectories.npz``),
+   both listed in the manifest. Chapter 7 renders them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cstr.data import EVALUATION_SEED_START, default_root, update_manifest, write_json, write_npz
+from cstr.scenarios import SCENARIO_NAMES
+
+CONTROLLER_NAMES = ("pi", "pi-tuned", "bc", "iql", "bc+", "iql+")
+LEARNED = ("bc", "iql", "bc+", "iql+")
+RESULTS_DIR = "results"
+
+
+def seeded_name(name: str, seed: int) -> str:
+    """The weight-file name of a training seed: ``iql`` for seed 0, ``iql-seed2`` for seed 2."""
+    return name if seed == 0 else f"{name}-seed{seed}"
+
+
+def train_seed(args) -> dict:
+    """Train BC, IQL and the PICNN for one training seed (runs in a worker process)."""
+    seed, root, updates = args
+    import torch
+
+    from cstr import cost_model
+    from cstr.correction import CorrectionConfig
+    from cstr.training import save_agent, train_agent, train_cost_model
+
+    torch.set_num_threads(1)
+    times = {}
+    for algorithm in ("bc", "iql"):
+        started = time.perf_counter()
+        result = train_agent(algorithm, updates=updates.get(algorithm), seed=seed, data_root=root, progress=False)
+        save_agent(algorithm, result, root=root, name=seeded_name(algorithm, seed))
+        times[algorithm] = time.perf_counter() - started
+    started = time.perf_counter()
+    result = train_cost_model(cost_model.CostModelConfig().target, updates=updates.get("picnn"), seed=seed,
+                              data_root=root, iql_root=root, iql_name=seeded_name("iql", seed), progress=False)
+    cost_model.save(result, CorrectionConfig(), root=root, name=seeded_name(cost_model.COST_MODEL_NAME, seed))
+    times["picnn"] = time.perf_counter() - started
+    return {"seed": seed, "seconds": times}
+
+
+def learned_controller(name: str, seed: int, root: Path):
+    """``bc``, ``iql``, ``bc+`` or ``iql+`` with the weights of one training seed."""
+    from cstr.correction import CorrectedController
+    from cstr.cost_model import COST_MODEL_NAME, load_correction_config, load_cost_model
+    from cstr.training import load_policy_controller
+
+    base = name.rstrip("+")
+    policy = load_policy_controller(seeded_name(base, seed), root)
+    if not name.endswith("+"):
+        return policy
+    cost_name = seeded_name(COST_MODEL_NAME, seed)
+    return CorrectedController(policy, load_cost_model(root, cost_name), load_correction_config(root, cost_name),
+                               name=name)
+
+
+def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dict:
+    """Every controller in every scenario; learned ones once per training seed."""
+    from cstr import load_controller
+    from cstr.evaluation import evaluate
+
+    results = {"episodes": episodes, "first_seed": EVALUATION_SEED_START, "training_seeds": list(seeds),
+               "controllers": {}}
+    trajectories = {}
+    jobs = [(name, None) for name in ("pi", "pi-tuned")] + [(name, s) for name in LEARNED for s in seeds]
+    for name, seed in jobs:
+        entry = results["controllers"].setdefault(name, {})
+        for scenario in SCENARIO_NAMES:
+            controller = load_controller(name, root) if seed is None else learned_controller(name, seed, root)
+            evaluation = evaluate(controller, scenario, episodes, EVALUATION_SEED_START, name=name)
+            key = "all" if seed is None else f"seed{seed}"
+            entry.setdefault(scenario, {})[key] = evaluation.episodes
+            if seed in (None, seeds[0]):
+                rollout = evaluation.rollout
+                length = int(rollout["lengths"][0])
+                trajectories[f"{name}/{scenario}/states"] = rollout["next_states"][0, :length]
+                trajectories[f"{name}/{scenario}/actions"] = rollout["actions"][0, :length].astype(np.float64)
+            if progress:
+                mean = np.mean([e["total_reward"] for e in evaluation.episodes])
+                print(f"  {name:8s} {key:6s} {scenario:10s} mean total reward {mean:9.3f}", flush=True)
+    return results, trajectories
+
+
+def run(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int = 2, data_episodes: int = 100,
+        updates: dict | None = None) -> dict:
+    from cstr.controllers import PI_TUNED_FILE, tune_pi
+    from cstr.cost_model import COST_MODEL_NAME, weight_files as cost_files
+    from cstr.data import generate
+    from cstr.training import weight_files
+
+    root = default_root() if root is None else Path(root)
+    updates = updates or {}
+    seeds = [int(s) for s in seeds]
+    stages = {}
+    total = time.perf_counter()
+
+    def stage(name, started):
+        stages[name] = time.perf_counter() - started
+        print(f"[{name}] {stages[name]:.1f} s", flush=True)
+
+    started = time.perf_counter()
+    print("[datasets] generating", flush=True)
+    generate(SCENARIO_NAMES, episodes=data_episodes, seed=0, out=root, progress=False)
+    stage("datasets", started)
+
+    started = time.perf_counter()
+    print("[pi-tuned] optimising", flush=True)
+    result = tune_pi()
+    result.pop("seconds")
+    write_json(root / PI_TUNED_FILE, result)
+    update_manifest(root, [PI_TUNED_FILE])
+    stage("pi-tuned", started)
+
+    started = time.perf_counter()
+    print(f"[training] BC, IQL and the PICNN for training seeds {seeds}, {workers} at a time", flush=True)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(workers, len(seeds))) as pool:
+        for report in pool.imap_unordered(train_seed, [(s, root, updates) for s in seeds]):
+            print(f"  seed {report['seed']}: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()),
+                  flush=True)
+    names = []
+    for s in seeds:
+        for base in ("bc", "iql"):
+            names += weight_files(seeded_name(base, s))
+        names += cost_files(seeded_name(COST_MODEL_NAME, s))
+    update_manifest(root, names)
+    stage("training", started)
+
+    started = time.perf_counter()
+    print(f"[evaluation] {len(CONTROLLER_NAMES)} controllers x {len(SCENARIO_NAMES)} scenarios x "
+          f"{episodes} episodes", flush=True)
+    results, trajectories = evaluate_all(seeds, episodes, root)
+    stage("evaluation", started)
+
+    started = time.perf_counter()
+    (root / RESULTS_DIR).mkdir(parents=True, exist_ok=True)
+    results["stage_seconds"] = dict(stages)
+    write_json(root / RESULTS_DIR / "evaluation.json", results)
+    write_npz(root / RESULTS_DIR / "trajectories.npz", trajectories)
+    update_manifest(root, [f"{RESULTS_DIR}/evaluation.json", f"{RESULTS_DIR}/trajectories.npz"])
+    stage("results", started)
+    stages["total"] = time.perf_counter() - total
+    print(f"[total] {stages['total']:.1f} s", flush=True)
+    return stages
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("reproduce", help="datasets, training, evaluation and results from scratch")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per scenario (default 100)")
+    parser.add_argument("--workers", type=int, default=2, help="training processes in parallel (default 2)")
+    parser.add_argument("--out", type=Path, default=None, help="data folder (default: data/)")
+    parser.set_defaults(func=lambda args: run(args.seeds, args.episodes, args.out, args.workers) and 0)
