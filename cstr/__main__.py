@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "cstr.benchmark_iql",
     "cstr.benchmark_correction",
     "cstr.comparison",
+    "cstr.reproduce",
+    "cstr.cost_model",
 ]
 
 

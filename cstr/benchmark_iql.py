@@ -3,8 +3,8 @@
 Measures gradient updates per second of :mod:`cstr.agents.iql` and of
 d3rlpy 2.8.0's IQL (an optional benchmark dependency: ``pip install
 cstr[bench]`` or ``make bench-iql``) in one run, on the same data (the
-shipped datasets of all three scenarios), with the same network sizes (two
-hidden layers of 256 for the twin Q, the value and the policy networks), the
+shipped datasets of all three scenarios), with the same network sizes (our default :class:`cstr.agents.iql.IQLConfig`
+hidden layers for the twin Q, the value and the policy networks), the
 same batch size (256), on one CPU thread. One update of either is one
 minibatch step of the value, both Q networks, the policy and the target
 networks. Each side first runs a short warm-up that is not timed; then the
@@ -46,7 +46,7 @@ def d3rlpy_trainer(data: dict):
         terminals=data["terminations"].astype(np.float32),
         timeouts=data["truncations"].astype(np.float32),
     )
-    encoder = d3rlpy.models.VectorEncoderFactory(hidden_units=[256, 256])
+    encoder = d3rlpy.models.VectorEncoderFactory(hidden_units=list(iql.IQLConfig().hidden_dims))
     config = d3rlpy.algos.IQLConfig(batch_size=256, actor_encoder_factory=encoder, critic_encoder_factory=encoder,
                                     value_encoder_factory=encoder)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -86,7 +86,7 @@ def register(subparsers) -> None:
     def command(args):
         result = run(args.updates, args.warmup, args.rounds)
         print(f"IQL updates per second, best of {args.rounds} alternating rounds of {result['updates']} updates "
-              "(batch 256, 2x256 networks, 1 thread):")
+              f"(batch 256, hidden {list(iql.IQLConfig().hidden_dims)}, 1 thread):")
         for key, values in result["rounds"].items():
             print(f"  rounds {key}: " + ", ".join(f"{v:.1f}" for v in values))
         print(f"  cstr.agents.iql  {result['ours']:8.1f} updates/s")

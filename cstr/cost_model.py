@@ -211,3 +211,80 @@ def _register_corrected() -> None:
 
 
 _register_corrected()
+
+
+# --------------------------------------------------------------------------
+# Selection: which target, which correction settings (validation seeds only)
+
+CANDIDATE_CORRECTIONS = (
+    CorrectionConfig(steps=10, step_size=0.05, trust_region=0.02),
+    CorrectionConfig(steps=10, step_size=0.05, trust_region=0.05),
+    CorrectionConfig(steps=10, step_size=0.1, trust_region=0.1),
+    CorrectionConfig(steps=10, step_size=0.1, trust_region=0.25),
+)
+
+
+def select(targets=TARGETS, corrections=CANDIDATE_CORRECTIONS, episodes: int = 20, updates: int | None = None,
+           root=None, progress: bool = True) -> dict:
+    """Train a cost model per target, evaluate IQL+ and BC+ under each correction setting on
+    validation seeds, and ship the candidates and the best (highest IQL+ mean return over the
+    three scenarios) as ``weights/picnn``. Returns the comparison."""
+    import shutil
+
+    from cstr.correction import CorrectedController
+    from cstr.training import load_policy_controller, train_cost_model
+
+    root = default_root() if root is None else Path(root)
+    policies = {"iql": load_policy_controller("iql", root), "bc": load_policy_controller("bc", root)}
+    table = validation_returns(policies, episodes=episodes)
+    rows = [{"controller": name, "target": None, "correction": None, "returns": returns}
+            for name, returns in table.items()]
+    for target in targets:
+        result = train_cost_model(target, updates=updates, data_root=root, iql_root=root, progress=progress)
+        save(result, CorrectionConfig(), root=root, name=f"{COST_MODEL_NAME}-{target}")
+        for correction in corrections:
+            controllers = {f"{name}+": CorrectedController(policy, result.model, correction)
+                           for name, policy in policies.items()}
+            for name, returns in validation_returns(controllers, episodes=episodes).items():
+                rows.append({"controller": name, "target": target, "correction": asdict(correction),
+                             "returns": returns})
+                if progress:
+                    print(f"  {name:5s} {target:8s} {asdict(correction)}: "
+                          + " ".join(f"{v:9.2f}" for v in returns.values()), flush=True)
+    candidates = [row for row in rows if row["controller"] == "iql+"]
+    best = max(candidates, key=lambda row: np.mean(list(row["returns"].values())))
+    chosen = CorrectionConfig(**best["correction"])
+    source = root / weight_files(f"{COST_MODEL_NAME}-{best['target']}")[0]
+    config = load_sidecar(source)
+    pt_name, json_name = weight_files(COST_MODEL_NAME)
+    shutil.copyfile(source, root / pt_name)
+    config["config"]["correction"] = asdict(chosen)
+    (root / json_name).write_text(__import__("json").dumps(config, indent=1, sort_keys=True) + "\n",
+                                  encoding="utf-8")
+    update_manifest(root, [pt_name, json_name])
+    comparison = {"validation_seed_start": VALIDATION_SEED_START, "episodes": episodes, "rows": rows,
+                  "chosen": {"target": best["target"], "correction": asdict(chosen)},
+                  "criterion": "highest mean IQL+ total reward over the three scenarios on validation seeds"}
+    from cstr.data import write_json
+
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    write_json(root / "results" / "correction_selection.json", comparison)
+    update_manifest(root, ["results/correction_selection.json"])
+    return comparison
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("select-cost-model",
+                                   help="train every cost-model target, choose target and correction on validation seeds")
+    parser.add_argument("--episodes", type=int, default=20, help="validation episodes per scenario (default 20)")
+    parser.add_argument("--updates", type=int, default=None, help="PICNN updates (default: CostModelConfig's)")
+    parser.add_argument("--out", type=Path, default=None, help="data folder (default: data/)")
+
+    def command(args):
+        import torch
+
+        torch.set_num_threads(1)
+        result = select(episodes=args.episodes, updates=args.updates, root=args.out)
+        print(f"chosen: {result['chosen']}")
+
+    parser.set_defaults(func=command)

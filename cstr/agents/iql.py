@@ -33,8 +33,11 @@ layers of 256, batch 256, cosine decay of the policy's learning rate, rewards
 scaled by 1000 / (max return - min return) of the dataset's episodes.
 Changes, each for a stated reason:
 
-* ``num_updates`` 30,000 instead of 1,000,000: the CPU budget of the book
-  (the training curves show the losses flat well before the end);
+* ``num_updates`` 30,000 instead of 1,000,000, and two hidden layers of
+  128 instead of 256: the CPU budget of the book (``make reproduce`` trains
+  several seeds within 30 minutes on two cores; 128-wide networks update
+  about 2.5 times faster). On the validation seeds (990,000 onwards) the
+  128-wide agent was the better of the two we trained at seed 0;
 * a *truncation* (the 100 h horizon) bootstraps: only a termination (the
   safety limit) sets d = 1, because the horizon is not a state of the plant.
 """
@@ -67,7 +70,7 @@ class IQLConfig:
     discount: float = 0.99  # gamma
     tau_polyak: float = 0.005  # alpha, target-network averaging rate
     learning_rate: float = 3e-4
-    hidden_dims: tuple[int, ...] = (256, 256)
+    hidden_dims: tuple[int, ...] = (128, 128)
     batch_size: int = 256
     num_updates: int = 30_000
     reward_scale: float | None = None  # None: 1000 / (max return - min return), as in the paper
