@@ -17,6 +17,8 @@ the step size, so a poorly chosen initial step costs little.
 The cost and its action gradient are computed by hand in numpy
 (:class:`CostSurface`): the state path of the PICNN depends on s only and is
 evaluated once per state; each step then costs a few small matrix products.
+Deployment (:class:`CorrectedController`) runs it in float32, the network's
+own precision; the tests use float64.
 The tests check the gradient against finite differences and against torch's
 autograd.
 """
@@ -30,14 +32,6 @@ import numpy as np
 ARMIJO = 1e-4
 
 
-def _softplus(x):
-    return np.logaddexp(0.0, x)
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 class CostSurface:
     """c(s_j, .) for a batch of states s_j, with the state path computed once.
 
@@ -46,34 +40,39 @@ class CostSurface:
     ([-1, 1]) coordinates in the ``*_unit`` methods.
     """
 
-    def __init__(self, weights: dict, observations):
-        observations = np.atleast_2d(np.asarray(observations, dtype=np.float64))
+    def __init__(self, weights: dict, observations, dtype=np.float64):
+        def cast(x):
+            return np.asarray(x, dtype=dtype)
+
+        observations = np.atleast_2d(cast(observations))
         self.weights = weights
-        self.low = weights["action_low"]
-        self.high = weights["action_high"]
+        self.dtype = dtype
+        self.low = cast(weights["action_low"])
+        self.high = cast(weights["action_high"])
         self.unit_per_action = 2.0 / (self.high - self.low)
-        u = [(observations - weights["observation_mean"]) / weights["observation_std"]]
+        u = [(observations - cast(weights["observation_mean"])) / cast(weights["observation_std"])]
         for weight, bias in weights["state"]:
-            u.append(np.maximum(u[-1] @ weight.T + bias, 0.0))
-        self.p = [u[i] @ w.T + b for i, (w, b) in enumerate(weights["wyu"])]
-        self.c = [u[i] @ w.T + b for i, (w, b) in enumerate(weights["wc"])]
-        self.m = [np.maximum(u[i + 1] @ w.T + b, 0.0) for i, (w, b) in enumerate(weights["wzu"])]
-        self.wy = weights["wy"]
-        self.wz = weights["wz"]
+            u.append(np.maximum(u[-1] @ cast(weight).T + cast(bias), 0.0))
+        self.p = [u[i] @ cast(w).T + cast(b) for i, (w, b) in enumerate(weights["wyu"])]
+        self.c = [u[i] @ cast(w).T + cast(b) for i, (w, b) in enumerate(weights["wc"])]
+        self.m = [np.maximum(u[i + 1] @ cast(w).T + cast(b), 0.0) for i, (w, b) in enumerate(weights["wzu"])]
+        self.wy = [cast(w) for w in weights["wy"]]
+        self.wz = [cast(w) for w in weights["wz"]]
         self.layers = len(self.wz)
 
     def __len__(self) -> int:
         return self.c[0].shape[0]
 
     def to_unit(self, actions):
-        return (np.asarray(actions, dtype=np.float64) - self.low) * self.unit_per_action - 1.0
+        return (np.asarray(actions, dtype=self.dtype) - self.low) * self.unit_per_action - 1.0
 
     def from_unit(self, unit):
         return self.low + (unit + 1.0) / self.unit_per_action
 
-    def _forward(self, unit, rows=None):
+    def _forward(self, unit, rows=None, slopes: bool = False):
+        """Pre-activations of every layer (and, with ``slopes``, softplus' derivative at each)."""
         pick = (lambda x: x) if rows is None else (lambda x: x[rows])
-        pre_activations = []
+        pre_activations, derivatives = [], []
         z = None
         for i in range(self.layers + 1):
             pre = (unit * pick(self.p[i])) @ self.wy[i].T + pick(self.c[i])
@@ -81,21 +80,26 @@ class CostSurface:
                 pre = pre + (z * pick(self.m[i - 1])) @ self.wz[i - 1].T
             pre_activations.append(pre)
             if i < self.layers:
-                z = _softplus(pre)
-        return pre_activations
+                # softplus(x) = max(x, 0) + log(1 + e^-|x|), its derivative the logistic
+                # function, both from one exponential and without overflow
+                small = np.exp(-np.abs(pre))
+                z = np.maximum(pre, 0.0) + np.log1p(small)
+                if slopes:
+                    derivatives.append(np.where(pre >= 0.0, 1.0, small) / (1.0 + small))
+        return pre_activations, derivatives
 
     def value_unit(self, unit, rows=None) -> np.ndarray:
-        return self._forward(unit, rows)[-1][:, 0]
+        return self._forward(unit, rows)[0][-1][:, 0]
 
     def value_and_gradient_unit(self, unit, rows=None) -> tuple[np.ndarray, np.ndarray]:
         pick = (lambda x: x) if rows is None else (lambda x: x[rows])
-        pre = self._forward(unit, rows)
+        pre, slope = self._forward(unit, rows, slopes=True)
         upstream = np.ones_like(pre[-1])  # d c / d pre_k
         gradient = np.zeros_like(unit)
         for i in range(self.layers, -1, -1):
             gradient += (upstream @ self.wy[i]) * pick(self.p[i])
             if i > 0:
-                upstream = (upstream @ self.wz[i - 1]) * pick(self.m[i - 1]) * _sigmoid(pre[i - 1])
+                upstream = (upstream @ self.wz[i - 1]) * pick(self.m[i - 1]) * slope[i - 1]
         return pre[-1][:, 0], gradient
 
     def value(self, actions) -> np.ndarray:
@@ -131,37 +135,37 @@ def correct(surface: CostSurface, actions, config: CorrectionConfig = Correction
     start = np.clip(surface.to_unit(np.atleast_2d(actions)), -1.0, 1.0)
     if start.shape != (len(surface), 2):
         raise ValueError(f"need one action per state: {len(surface)} states, actions of shape {actions.shape}")
-    low, high = -np.ones_like(start), np.ones_like(start)
+    low, high = -np.ones_like(start), np.ones_like(start)  # in the surface's dtype
     if config.trust_region is not None:
         low = np.maximum(low, start - config.trust_region)
         high = np.minimum(high, start + config.trust_region)
     current = start.copy()
-    eta = np.full(len(start), float(config.step_size))
+    eta = np.full(len(start), config.step_size, dtype=start.dtype)
     cost, gradient = surface.value_and_gradient_unit(current)
     history = [cost.copy()] if record else []
     for _ in range(config.steps):
         pending = np.arange(len(current))
         accepted = np.zeros(len(current), dtype=bool)
         for _ in range(config.max_backtracks + 1):
+            every = pending.size == len(current)  # no row has dropped out: skip the gathers
+            rows_or_all = None if every else pending
             candidate = np.clip(current[pending] - eta[pending, None] * gradient[pending], low[pending], high[pending])
             moved = candidate - current[pending]
-            new_cost = surface.value_unit(candidate, pending)
+            # value and gradient in one pass: most candidates are accepted at once, and an
+            # accepted row then needs no second evaluation for its next step
+            new_cost, new_gradient = surface.value_and_gradient_unit(candidate, rows_or_all)
             still = ~np.any(moved != 0.0, axis=1)  # at a corner of B: projection cancels the step
             ok = ~still & (new_cost <= cost[pending] + ARMIJO * np.sum(gradient[pending] * moved, axis=1))
             rows = pending[ok]
             current[rows] = candidate[ok]
             cost[rows] = new_cost[ok]
+            gradient[rows] = new_gradient[ok]
             accepted[rows] = True
             pending = pending[~ok & ~still]
             if pending.size == 0:
                 break
             eta[pending] *= 0.5
         eta[accepted] *= 2.0
-        if accepted.any():
-            rows = np.flatnonzero(accepted)
-            # keep the cost the acceptance test saw: re-evaluating the same action in a
-            # different batch may differ in the last bit, and the record must be exact
-            gradient[rows] = surface.value_and_gradient_unit(current[rows], rows)[1]
         if record:
             history.append(cost.copy())
         if not accepted.any():
@@ -190,5 +194,7 @@ class CorrectedController:
     def act(self, obs) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float64)
         proposed = self.policy.act(obs)
-        surface = CostSurface(self.weights, obs)
-        return correct(surface, proposed, self.config).actions
+        # float32, the network's own precision, is about a third faster than float64
+        # for a batch; the descent stays monotone under the arithmetic it is tested in
+        surface = CostSurface(self.weights, obs, dtype=np.float32)
+        return correct(surface, proposed, self.config).actions.astype(np.float64)

@@ -1,9 +1,10 @@
 """Training the PICNN cost model from the offline data alone, and shipping it.
 
-The paper's exact training target is not available to us, so two honest
+The paper's exact training target is not available to us, so three honest
 candidates are implemented; chapter 5 compares them and the shipped model
-uses the one the evidence favours. Both start from the trained IQL agent
-(:mod:`cstr.agents.iql`), so neither touches the plant:
+uses the one the evidence (validation seeds, :func:`select`) favours. None
+touches the plant; the first two start from the trained IQL agent
+(:mod:`cstr.agents.iql`):
 
 ``"distill"``
     Distil IQL's critic: regress ``c(s, a)`` on ``-(Q(s, a) - V(s))``, the

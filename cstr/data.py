@@ -182,7 +182,10 @@ def update_manifest(root: Path, names) -> None:
     entries = read_manifest(root) if path.is_file() else {}
     for name in names:
         entries[str(name)] = sha256_file(root / name)
-    path.write_text("".join(f"{entries[name]}  {name}\n" for name in sorted(entries)), encoding="utf-8")
+    # write beside and rename: a reader never sees a half-written manifest
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(f"{entries[name]}  {name}\n" for name in sorted(entries)), encoding="utf-8")
+    os.replace(partial, path)
 
 
 def verify_files(root: Path, names) -> None:

@@ -37,26 +37,51 @@ def seeded_name(name: str, seed: int) -> str:
     return name if seed == 0 else f"{name}-seed{seed}"
 
 
+def load_correction_config_or_default(root: Path):
+    """The shipped correction settings (chosen on validation seeds), else the defaults."""
+    from cstr.correction import CorrectionConfig
+    from cstr.cost_model import load_correction_config
+
+    try:
+        return load_correction_config(root)
+    except OSError:
+        return CorrectionConfig()
+
+
+def chosen_target(root: Path) -> str:
+    """The cost-model target chosen on validation seeds (``select-cost-model``), else the default."""
+    from cstr.agents.common import load_sidecar
+    from cstr.cost_model import CostModelConfig, weight_files
+
+    try:
+        return load_sidecar(Path(root) / weight_files()[0])["config"]["target"]
+    except OSError:
+        return CostModelConfig().target
+
+
 def train_seed(args) -> dict:
     """Train BC, IQL and the PICNN for one training seed (runs in a worker process)."""
     seed, root, updates = args
     import torch
 
     from cstr import cost_model
-    from cstr.correction import CorrectionConfig
     from cstr.training import save_agent, train_agent, train_cost_model
 
     torch.set_num_threads(1)
     times = {}
+    trained = {}
     for algorithm in ("bc", "iql"):
         started = time.perf_counter()
-        result = train_agent(algorithm, updates=updates.get(algorithm), seed=seed, data_root=root, progress=False)
-        save_agent(algorithm, result, root=root, name=seeded_name(algorithm, seed))
+        trained[algorithm] = train_agent(algorithm, updates=updates.get(algorithm), seed=seed, data_root=root,
+                                         progress=False)
+        save_agent(algorithm, trained[algorithm], root=root, name=seeded_name(algorithm, seed), manifest=False)
         times[algorithm] = time.perf_counter() - started
     started = time.perf_counter()
-    result = train_cost_model(cost_model.CostModelConfig().target, updates=updates.get("picnn"), seed=seed,
-                              data_root=root, iql_root=root, iql_name=seeded_name("iql", seed), progress=False)
-    cost_model.save(result, CorrectionConfig(), root=root, name=seeded_name(cost_model.COST_MODEL_NAME, seed))
+    result = train_cost_model(chosen_target(root), updates=updates.get("picnn"), seed=seed,
+                              data_root=root, iql_result=trained["iql"], progress=False)
+    # the workers leave the manifest to their parent: concurrent rewrites would lose entries
+    cost_model.save(result, load_correction_config_or_default(root), root=root,
+                    name=seeded_name(cost_model.COST_MODEL_NAME, seed), manifest=False)
     times["picnn"] = time.perf_counter() - started
     return {"seed": seed, "seconds": times}
 
@@ -104,7 +129,7 @@ def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dic
 
 
 def run(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int = 2, data_episodes: int = 100,
-        updates: dict | None = None) -> dict:
+        updates: dict | None = None, tune_evaluations: int = 160) -> dict:
     from cstr.controllers import PI_TUNED_FILE, tune_pi
     from cstr.cost_model import COST_MODEL_NAME, weight_files as cost_files
     from cstr.data import generate
@@ -127,7 +152,7 @@ def run(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int = 2, data_
 
     started = time.perf_counter()
     print("[pi-tuned] optimising", flush=True)
-    result = tune_pi()
+    result = tune_pi(max_evaluations=tune_evaluations)
     result.pop("seconds")
     write_json(root / PI_TUNED_FILE, result)
     update_manifest(root, [PI_TUNED_FILE])

@@ -98,14 +98,18 @@ register_controller("iql", lambda root=None: load_policy_controller("iql", root)
 
 
 def train_cost_model(target: str = "distill", updates: int | None = None, seed: int = 0, data_root=None,
-                     iql_root=None, iql_name: str = "iql", progress: bool = True):
-    """Fit the PICNN cost model on the datasets with the shipped IQL agent (see :mod:`cstr.cost_model`)."""
+                     iql_root=None, iql_name: str = "iql", progress: bool = True, iql_result=None):
+    """Fit the PICNN cost model on the datasets with an IQL agent (see :mod:`cstr.cost_model`):
+    ``iql_result`` (a fresh :class:`cstr.agents.iql.IQLResult`) or else the shipped ``iql_name``."""
     from cstr import cost_model
 
     check_training_seed(seed)
-    agent = load_agent(iql_name, iql_root)
-    reward_scale = load_sidecar((default_root() if iql_root is None else Path(iql_root)) / weight_files(iql_name)[0])[
-        "config"]["reward_scale_used"]
+    if iql_result is not None:
+        agent, reward_scale = iql_result.agent, iql_result.reward_scale
+    else:
+        agent = load_agent(iql_name, iql_root)
+        reward_scale = load_sidecar((default_root() if iql_root is None else Path(iql_root))
+                                    / weight_files(iql_name)[0])["config"]["reward_scale_used"]
     config = cost_model.CostModelConfig(target=target, seed=seed)
     if updates is not None:
         config.num_updates = int(updates)
@@ -141,6 +145,6 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed (below 1,000,000)")
     parser.add_argument("--out", type=Path, default=None, help="data folder to write into (default: data/)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these sizes)")
-    parser.add_argument("--target", choices=("distill", "td"), default="distill",
+    parser.add_argument("--target", choices=("distill", "td", "reward"), default="distill",
                         help="the PICNN's training target (picnn only; see cstr.cost_model)")
     parser.set_defaults(func=_train_command)
