@@ -148,3 +148,41 @@ def register(subparsers) -> None:
     parser.add_argument("--target", choices=("distill", "td", "reward"), default="distill",
                         help="the PICNN's training target (picnn only; see cstr.cost_model)")
     parser.set_defaults(func=_train_command)
+
+
+def select_seed(algorithm: str, seeds, root=None, episodes: int = 30, extra_files=()) -> dict:
+    """Choose the training seed of ``algorithm`` on validation seeds and ship it as the canonical one.
+
+    Evaluates the per-seed weights ``weights/<algorithm>-seed<s>`` (all three
+    scenarios, ``episodes`` validation episodes each, seeds from
+    :data:`cstr.cost_model.VALIDATION_SEED_START`, never evaluation seeds),
+    copies the best (highest mean total reward over the scenarios) to
+    ``weights/<algorithm>``, and records the comparison in
+    ``results/<algorithm>_selection.json``. ``extra_files`` names further
+    per-seed weights that follow the choice (``"picnn"``: the cost model
+    trained on that seed's IQL).
+    """
+    import shutil
+
+    import numpy as np
+
+    from cstr.cost_model import VALIDATION_SEED_START, validation_returns
+    from cstr.data import write_json
+
+    root = default_root() if root is None else Path(root)
+    seeds = [int(s) for s in seeds]
+    controllers = {f"seed{s}": load_policy_controller(f"{algorithm}-seed{s}", root) for s in seeds}
+    returns = validation_returns(controllers, episodes=episodes)
+    best = max(seeds, key=lambda s: np.mean(list(returns[f"seed{s}"].values())))
+    copied = []
+    for name in (algorithm, *extra_files):
+        for source, target in zip(weight_files(f"{name}-seed{best}"), weight_files(name)):
+            shutil.copyfile(root / source, root / target)
+            copied.append(target)
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    record = {"algorithm": algorithm, "seeds": seeds, "chosen_seed": best, "episodes": episodes,
+              "validation_seed_start": VALIDATION_SEED_START, "validation_returns": returns,
+              "criterion": "highest mean total reward over the three scenarios on validation seeds"}
+    write_json(root / "results" / f"{algorithm}_selection.json", record)
+    update_manifest(root, copied + [f"results/{algorithm}_selection.json"])
+    return record
