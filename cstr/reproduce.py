@@ -5,9 +5,10 @@ Stages, each timed and printed:
 1. **datasets**: regenerate the three scenarios' datasets (100 episodes each, seed 0);
 2. **pi-tuned**: re-optimise the tuned PI baseline on its training seeds;
 3. **training**: BC, IQL and the PICNN cost model for every training seed
-   (seed 0 is the canonical one whose weights ``load_controller`` serves;
-   seed s > 0 is saved as ``weights/<name>-seed<s>``), two seeds at a time
-   on the two cores;
+   (saved as ``weights/<name>-seed<s>``), two seeds at a time on the two
+   cores; then the seed of BC and of IQL (with its PICNN) that does best on
+   validation seeds becomes the canonical one ``load_controller`` serves
+   (:func:`cstr.training.select_seed`);
 4. **evaluation**: ``pi``, ``pi-tuned``, ``bc``, ``iql``, ``bc+``, ``iql+`` in
    all three scenarios on the same evaluation episodes (seeds from
    1,000,000), every learned controller once per training seed;
@@ -33,8 +34,8 @@ RESULTS_DIR = "results"
 
 
 def seeded_name(name: str, seed: int) -> str:
-    """The weight-file name of a training seed: ``iql`` for seed 0, ``iql-seed2`` for seed 2."""
-    return name if seed == 0 else f"{name}-seed{seed}"
+    """The weight-file name of a training seed, e.g. ``iql-seed2``."""
+    return f"{name}-seed{seed}"
 
 
 def load_correction_config_or_default(root: Path):
@@ -133,7 +134,7 @@ def run(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int = 2, data_
     from cstr.controllers import PI_TUNED_FILE, tune_pi
     from cstr.cost_model import COST_MODEL_NAME, weight_files as cost_files
     from cstr.data import generate
-    from cstr.training import weight_files
+    from cstr.training import select_seed, weight_files
 
     root = default_root() if root is None else Path(root)
     updates = updates or {}
@@ -171,6 +172,8 @@ def run(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int = 2, data_
             names += weight_files(seeded_name(base, s))
         names += cost_files(seeded_name(COST_MODEL_NAME, s))
     update_manifest(root, names)
+    select_seed("bc", seeds, root)
+    select_seed("iql", seeds, root, extra_files=(COST_MODEL_NAME,))
     stage("training", started)
 
     started = time.perf_counter()
