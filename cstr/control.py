@@ -222,13 +222,18 @@ class RandomisedPI:
 
 
 def rollout(controller, scenario: str, seeds, horizon: int | None = None, params: ReactorParameters = DEFAULT_PARAMETERS,
-            progress: bool = False):
+            progress: bool = False, env_options: dict | None = None):
     """Run ``len(seeds)`` episodes of ``scenario`` with ``controller`` on the batched environment.
 
     Episode ``i`` starts like the single environment after ``reset(seed=seeds[i])``.
     ``controller`` has ``act(obs[n, 6]) -> actions[n, 2]`` and ``reset()``; a
     controller whose behaviour depends on the episode (like
     :class:`RandomisedPI`) also has ``start_episodes(seeds)``, called first.
+    A controller with ``observe_state(states[n, 5])`` (a full-state oracle
+    such as :class:`cstr.nmpc.NMPC`) gets the environment's
+    ``measured_states`` before every ``act``. ``env_options`` are passed to
+    :class:`cstr.envs.vector.PolymerCSTRVectorEnv` (``measurement_noise``,
+    ``parameter_factors``, ``feed_temperature_step``).
     Returns a dict of arrays with a leading episode axis and a step axis of
     length ``horizon`` (steps after an episode ended are padded with NaN /
     False): ``observations``, ``actions``, ``rewards``, ``next_observations``,
@@ -241,7 +246,7 @@ def rollout(controller, scenario: str, seeds, horizon: int | None = None, params
     seeds = [int(s) for s in seeds]
     n = len(seeds)
     horizon = HORIZON if horizon is None else int(horizon)
-    env = PolymerCSTRVectorEnv(num_envs=n, scenario=scenario, params=params, horizon=horizon)
+    env = PolymerCSTRVectorEnv(num_envs=n, scenario=scenario, params=params, horizon=horizon, **(env_options or {}))
     obs, info = env.reset(seed=seeds)
     if hasattr(controller, "start_episodes"):
         controller.start_episodes(seeds)
@@ -266,6 +271,8 @@ def rollout(controller, scenario: str, seeds, horizon: int | None = None, params
         steps = tqdm(steps, desc=f"{scenario}: {n} episodes", unit="step")
     for k in steps:
         states = env.states
+        if hasattr(controller, "observe_state"):
+            controller.observe_state(env.measured_states)
         actions = np.asarray(controller.act(obs), dtype=np.float64)
         # Rows that have ended are reset by the vector env on this step and
         # their actions ignored; nothing of theirs is recorded.

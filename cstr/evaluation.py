@@ -140,19 +140,24 @@ class Evaluation:
 
 def evaluate(controller, scenario: str, episodes: int, seed: int = EVALUATION_SEED_START, name: str | None = None,
              params: ReactorParameters = DEFAULT_PARAMETERS, horizon: int = HORIZON,
-             progress: bool = False) -> Evaluation:
+             progress: bool = False, env_options: dict | None = None) -> Evaluation:
     """Roll ``controller`` out for ``episodes`` episodes with seeds ``seed, seed + 1, ...``.
 
     ``controller`` has ``act(obs[n, 6]) -> actions[n, 2]``; if it has
     ``start_episodes(seeds)`` (a controller whose behaviour depends on the
     episode, like the randomised PI), :func:`cstr.control.rollout` calls it first.
+    ``env_options`` go to the environment (measurement noise, plant-model
+    mismatch, a feed-temperature step: see
+    :class:`cstr.envs.polymer_cstr.PolymerCSTREnv`); the metrics are always
+    computed on the true states.
     """
     check_evaluation_seed(seed)
     if int(episodes) < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     scenario_spec = get_scenario(scenario)
     seeds = [int(seed) + i for i in range(int(episodes))]
-    result = rollout(controller, scenario, seeds, horizon=horizon, params=params, progress=progress)
+    result = rollout(controller, scenario, seeds, horizon=horizon, params=params, progress=progress,
+                     env_options=env_options)
     start = result["states"][:, 0]
     metrics = episode_metrics(result, scenario_spec.target.setpoint, start)
     summary = {"total_reward": summarise([m["total_reward"] for m in metrics]),
@@ -188,7 +193,7 @@ def _evaluate_command(args) -> int:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate a shipped controller on evaluation seeds")
-    parser.add_argument("--controller", required=True, help="pi, pi-tuned, bc, iql, bc+, iql+")
+    parser.add_argument("--controller", required=True, help="pi, pi-tuned, bc, iql, bc+, iql+, nmpc, nmpc-offset-free")
     parser.add_argument("--scenario", required=True, choices=["startup", "grade_down", "grade_up"])
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=EVALUATION_SEED_START,

@@ -223,3 +223,94 @@ def test_vector_env_reports_solver_failure(monkeypatch):
     assert list(terminated) == [True, False]
     assert info["termination_reason"][0] == "solver_failure"
     assert np.all(np.isfinite(rewards))
+
+
+# ---------------------------------------------------------------- robustness options
+
+def test_measurement_noise_changes_observations_but_not_the_state():
+    clean, noisy = PolymerCSTREnv("grade_up"), PolymerCSTREnv("grade_up", measurement_noise=(1.0, 0.5))
+    obs_clean, info_clean = clean.reset(seed=7)
+    obs_noisy, info_noisy = noisy.reset(seed=7)
+    np.testing.assert_array_equal(state_vector(info_clean), state_vector(info_noisy))
+    assert obs_noisy[0] != obs_clean[0] and obs_noisy[1] != obs_clean[1]
+    np.testing.assert_allclose(obs_noisy[0] + obs_noisy[2], 80.0, atol=1e-4)  # errors use the noisy measurement
+    np.testing.assert_allclose(noisy.measured_state[3:], obs_noisy[:2], atol=1e-4)
+    action = np.array([1.0, 342.0])
+    for _ in range(5):
+        o_c, r_c, *_, i_c = clean.step(action)
+        o_n, r_n, *_, i_n = noisy.step(action)
+        np.testing.assert_array_equal(state_vector(i_c), state_vector(i_n))
+        assert r_c == r_n and not np.array_equal(o_c, o_n)
+    np.testing.assert_array_equal(o_c[4:], o_n[4:])
+
+
+def test_noise_is_decided_by_the_seed_and_the_vector_env_draws_the_same():
+    options = {"measurement_noise": (1.0, 0.5)}
+    runs = []
+    for _ in range(2):
+        env = PolymerCSTREnv("startup", **options)
+        obs = [env.reset(seed=11)[0]] + [env.step(np.array([1.0, 335.0]))[0] for _ in range(4)]
+        runs.append(np.array(obs))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    venv = gym.make_vec(cstr.ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", scenario="startup",
+                        **options)
+    vobs = [venv.reset(seed=10)[0]] + [venv.step(np.tile([1.0, 335.0], (2, 1)))[0] for _ in range(4)]
+    vobs = np.array(vobs)
+    np.testing.assert_array_equal(vobs[0, 1], runs[0][0])
+    np.testing.assert_allclose(vobs[:, 1], runs[0], rtol=1e-4, atol=1e-3)  # same noise draws; integrators agree
+
+
+def test_parameter_mismatch_changes_the_trajectory():
+    nominal = PolymerCSTREnv("grade_up")
+    hot = PolymerCSTREnv("grade_up", parameter_factors={"jacket_ua": 0.8, "propagation_prefactor": 1.2})
+    assert hot.params.jacket_ua == pytest.approx(400.0)
+    assert hot.params.propagation_prefactor == pytest.approx(4.8e4)
+    _, a = nominal.reset(seed=0)
+    _, b = hot.reset(seed=0)
+    # both start at the start grade's steady state (the plant's own), so at the same polymer and temperature
+    np.testing.assert_allclose(state_vector(a)[3:], state_vector(b)[3:], rtol=1e-9)
+    for _ in range(4):
+        *_, a = nominal.step(np.array([1.03, 342.0]))
+        *_, b = hot.step(np.array([1.03, 342.0]))
+    assert b["state"]["temperature"] > a["state"]["temperature"] + 1.0
+    with pytest.raises(ValueError, match="not a scalar field"):
+        PolymerCSTREnv("grade_up", parameter_factors={"jacket": 0.8})
+    with pytest.raises(ValueError, match="positive"):
+        PolymerCSTREnv("grade_up", parameter_factors={"jacket_ua": -1.0})
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_feed_temperature_step_starts_at_its_time(vector):
+    def run(step):
+        options = {} if step is None else {"feed_temperature_step": step}
+        if vector:
+            env = gym.make_vec(cstr.ENV_ID, num_envs=1, vectorization_mode="vector_entry_point",
+                               scenario="grade_down", **options)
+            env.reset(seed=4)
+            return [env.unwrapped.states[0] if hasattr(env, "unwrapped") else env.states[0]] + [
+                (env.step(np.array([[1.1, 334.0]])), env.states[0])[1] for _ in range(6)]
+        env = PolymerCSTREnv("grade_down", **options)
+        env.reset(seed=4)
+        return [env._state.copy()] + [(env.step(np.array([1.1, 334.0])), env._state.copy())[1] for _ in range(6)]
+
+    base, stepped = run(None), run((1.5, 5.0))  # 1.5 h = after the third 30-min interval
+    for k in range(4):  # states at 0, 0.5, 1.0, 1.5 h are untouched
+        np.testing.assert_array_equal(base[k], stepped[k])
+    assert stepped[4][4] > base[4][4] + 0.05  # the interval from 1.5 h to 2 h runs 5 K warmer feed
+    with pytest.raises(ValueError, match="feed_temperature_step"):
+        PolymerCSTREnv("grade_down", feed_temperature_step=(5.0,))
+
+
+def test_rollout_passes_environment_options():
+    from cstr.control import PIController
+    from cstr.controllers import centre_tuning
+    a = rollout_returns({})
+    b = rollout_returns({"measurement_noise": (1.0, 0.5)})
+    assert a.shape == b.shape and not np.array_equal(a, b)
+
+
+def rollout_returns(options):
+    from cstr.control import PIController, rollout
+    from cstr.controllers import centre_tuning
+    return rollout(PIController(centre_tuning()), "grade_up", [1_000_000, 1_000_001], horizon=10,
+                   env_options=options)["returns"]

@@ -117,3 +117,77 @@ def named_setpoint(setpoints: np.ndarray) -> dict:
     if setpoints.ndim > 1:
         return {"polymer": setpoints[:, 0].copy(), "temperature": setpoints[:, 1].copy()}
     return {"polymer": float(setpoints[0]), "temperature": float(setpoints[1])}
+
+
+# --------------------------------------------------------------------------
+# Robustness options: measurement noise, plant-model mismatch, a feed-temperature step.
+# Both environments take them as constructor arguments with the same meaning.
+
+def plant_parameters(params: ReactorParameters, parameter_factors: dict | None) -> ReactorParameters:
+    """``params`` with each named field multiplied by its factor (plant-model mismatch).
+
+    ``parameter_factors`` maps :class:`cstr.model.ReactorParameters` field
+    names to positive factors, e.g. ``{"jacket_ua": 0.8,
+    "propagation_prefactor": 1.2}``. ``None`` or ``{}`` returns ``params``.
+    """
+    if not parameter_factors:
+        return params
+    changes = {}
+    for name, factor in dict(parameter_factors).items():
+        value = getattr(params, name, None)
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ValueError(f"parameter_factors: {name!r} is not a scalar field of ReactorParameters")
+        factor = float(factor)
+        if not np.isfinite(factor) or factor <= 0.0:
+            raise ValueError(f"parameter_factors[{name!r}] must be a positive finite number, got {factor!r}")
+        changes[name] = float(value) * factor
+    return params.with_changes(**changes)
+
+
+def check_measurement_noise(measurement_noise) -> np.ndarray | None:
+    """``(std_polymer kg/m3, std_temperature K)`` as an array, or ``None`` for noise-free measurements."""
+    if measurement_noise is None:
+        return None
+    noise = np.asarray(measurement_noise, dtype=np.float64)
+    if noise.shape != (2,) or not np.all(np.isfinite(noise)) or np.any(noise < 0.0):
+        raise ValueError("measurement_noise must be two non-negative standard deviations "
+                         f"(polymer kg/m3, temperature K), got {measurement_noise!r}")
+    return None if not np.any(noise > 0.0) else noise
+
+
+def check_feed_temperature_step(feed_temperature_step) -> tuple[float, float] | None:
+    """``(time h, change K)`` as floats, or ``None`` for no disturbance."""
+    if feed_temperature_step is None:
+        return None
+    try:
+        time_h, change = (float(v) for v in feed_temperature_step)
+    except (TypeError, ValueError):
+        raise ValueError("feed_temperature_step must be (time h, change K), "
+                         f"got {feed_temperature_step!r}") from None
+    if not (np.isfinite(time_h) and np.isfinite(change)) or time_h < 0.0:
+        raise ValueError(f"feed_temperature_step must be (time h >= 0, finite change K), got {feed_temperature_step!r}")
+    return time_h, change
+
+
+def disturbed_parameters(params: ReactorParameters, feed_temperature_step) -> ReactorParameters:
+    """The plant after the feed-temperature step (``params`` if there is none)."""
+    if feed_temperature_step is None:
+        return params
+    return params.with_changes(feed_temperature=params.feed_temperature + feed_temperature_step[1])
+
+
+def step_is_disturbed(steps, interval: float, feed_temperature_step) -> np.ndarray:
+    """Whether the interval that starts after ``steps`` steps runs with the stepped feed temperature."""
+    steps = np.asarray(steps)
+    if feed_temperature_step is None:
+        return np.zeros(steps.shape, dtype=bool)
+    return steps * interval / 3600.0 >= feed_temperature_step[0] - 1e-9
+
+
+def measured_states(states: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+    """``states`` with the measurement noise ``[..., 2]`` added to polymer and temperature."""
+    measured = np.array(states, dtype=np.float64, copy=True)
+    if noise is not None:
+        measured[..., 3] += noise[..., 0]
+        measured[..., 4] += noise[..., 1]
+    return measured

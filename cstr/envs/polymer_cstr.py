@@ -36,7 +36,9 @@ class PolymerCSTREnv(gym.Env):
 
     ## Observation Space
 
-    `Box(6,)`, float32. Measurements are noise-free in version 0.
+    `Box(6,)`, float32. Measurements are noise-free unless
+    ``measurement_noise`` is set (then entries 0-3 use the noisy polymer and
+    temperature; the state, the reward and the termination stay exact).
 
     | Num | Observation                                   | Min  | Max  | Unit  |
     |-----|-----------------------------------------------|------|------|-------|
@@ -98,6 +100,23 @@ class PolymerCSTREnv(gym.Env):
     * ``horizon``: steps per episode (default 200); the registration sets
       ``max_episode_steps`` to the same value.
 
+    Robustness options (default: none of them; the vector environment takes
+    the same arguments with the same meaning):
+
+    * ``measurement_noise``: ``(std_P, std_T)`` in kg/m3 and K: Gaussian
+      noise added to the observed polymer and temperature (and so to the
+      errors, entries 2 and 3), drawn afresh for every observation from the
+      environment's own generator (``reset(seed=...)`` decides it, after the
+      initial state). The physical state, the reward and the termination
+      test use the true state; :attr:`measured_state` is the state with the
+      noise of the current observation.
+    * ``parameter_factors``: ``{field: factor}`` multiplying fields of
+      ``params`` (plant-model mismatch), e.g. ``{"jacket_ua": 0.8,
+      "propagation_prefactor": 1.2}``; controllers keep the nominal model.
+    * ``feed_temperature_step``: ``(t_h, dT_K)``: the feed temperature
+      changes by ``dT_K`` for every interval that starts at or after
+      ``t_h`` hours (an unmeasured disturbance).
+
     ``info`` holds ``state`` (the five physical states by name: ``monomer``,
     ``initiator`` kg/m3, ``radicals`` mol/m3, ``polymer`` kg/m3,
     ``temperature`` K), ``setpoint`` (``polymer``, ``temperature``),
@@ -107,16 +126,24 @@ class PolymerCSTREnv(gym.Env):
     ## Version History
 
     * v0: initial version.
+    * v0 (book chapter 8): optional ``measurement_noise``,
+      ``parameter_factors`` and ``feed_temperature_step``; with none of
+      them set the environment behaves exactly as before.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, scenario: str = "startup", params: ReactorParameters = DEFAULT_PARAMETERS,
-                 horizon: int = HORIZON, render_mode: str | None = None):
+                 horizon: int = HORIZON, render_mode: str | None = None, measurement_noise=None,
+                 parameter_factors: dict | None = None, feed_temperature_step=None):
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r} is not supported; this environment does not render")
         self.scenario = get_scenario(scenario)
-        self.params = params
+        self.params = core.plant_parameters(params, parameter_factors)
+        self.measurement_noise = core.check_measurement_noise(measurement_noise)
+        self.feed_temperature_step = core.check_feed_temperature_step(feed_temperature_step)
+        self._disturbed_params = core.disturbed_parameters(self.params, self.feed_temperature_step)
+        params = self.params
         self.horizon = int(horizon)
         self.interval = CONTROL_INTERVAL
         self.temperature_limit = TEMPERATURE_LIMIT
@@ -126,9 +153,18 @@ class PolymerCSTREnv(gym.Env):
         self._state = None
         self._previous_action = None
         self._steps = 0
+        self._noise = None
+
+    @property
+    def measured_state(self) -> np.ndarray:
+        """The physical state with the current observation's measurement noise on polymer and temperature."""
+        return core.measured_states(self._state, self._noise)
 
     def _observation(self) -> np.ndarray:
-        return core.make_observation(self._state, self.setpoint, self._previous_action, self.observation_space)
+        if self.measurement_noise is not None:
+            self._noise = self.np_random.standard_normal(2) * self.measurement_noise
+        return core.make_observation(self.measured_state, self.setpoint, self._previous_action,
+                                     self.observation_space)
 
     def _info(self, action_clipped: bool = False, reason: str = "") -> dict:
         return {
@@ -152,7 +188,9 @@ class PolymerCSTREnv(gym.Env):
         applied, clipped = core.clip_actions(requested, self.params)
         reason = ""
         try:
-            self._state = integrate_interval(self._state, applied, self.interval, self.params)
+            disturbed = core.step_is_disturbed(self._steps, self.interval, self.feed_temperature_step)
+            plant = self._disturbed_params if disturbed else self.params
+            self._state = integrate_interval(self._state, applied, self.interval, plant)
         except IntegrationError:
             reason = STATUS_MESSAGES[STATUS_SOLVER_FAILURE]
         self._previous_action = applied

@@ -9,6 +9,11 @@ trajectory to within :data:`cstr.simulate.AGREEMENT_TOLERANCE` (relative,
 every state): the two integrate the same model with different integrators
 (:func:`cstr.simulate.advance_batch` here, SciPy's LSODA there).
 
+The robustness options (``measurement_noise``, ``parameter_factors``,
+``feed_temperature_step``) mean what they mean for the single environment;
+sub-environment ``i`` draws its noise from its own generator, in the same
+order as the single environment, so the seeds still decide everything.
+
 Autoreset follows Gymnasium's default ``NEXT_STEP`` mode: the step after an
 episode ends resets that sub-environment and ignores its action.
 """
@@ -38,14 +43,19 @@ class PolymerCSTRVectorEnv(VectorEnv):
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, scenario: str = "startup", params: ReactorParameters = DEFAULT_PARAMETERS,
-                 max_episode_steps: int = HORIZON, horizon: int | None = None, render_mode: str | None = None):
+                 max_episode_steps: int = HORIZON, horizon: int | None = None, render_mode: str | None = None,
+                 measurement_noise=None, parameter_factors: dict | None = None, feed_temperature_step=None):
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r} is not supported; this environment does not render")
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         self.num_envs = int(num_envs)
         self.scenario = get_scenario(scenario)
-        self.params = params
+        self.params = core.plant_parameters(params, parameter_factors)
+        self.measurement_noise = core.check_measurement_noise(measurement_noise)
+        self.feed_temperature_step = core.check_feed_temperature_step(feed_temperature_step)
+        self._disturbed_params = core.disturbed_parameters(self.params, self.feed_temperature_step)
+        params = self.params
         self.horizon = int(horizon if horizon is not None else max_episode_steps)
         self.interval = CONTROL_INTERVAL
         self.temperature_limit = TEMPERATURE_LIMIT
@@ -60,11 +70,17 @@ class PolymerCSTRVectorEnv(VectorEnv):
         self._steps = np.zeros(self.num_envs, dtype=np.int64)
         self._step_hints = np.full(self.num_envs, INITIAL_STEP)
         self._needs_reset = np.ones(self.num_envs, dtype=bool)
+        self._noise = None if self.measurement_noise is None else np.zeros((self.num_envs, 2))
 
     @property
     def states(self) -> np.ndarray:
         """The physical states ``[num_envs, 5]`` (a copy)."""
         return self._states.copy()
+
+    @property
+    def measured_states(self) -> np.ndarray:
+        """The states with the current observations' measurement noise on polymer and temperature."""
+        return core.measured_states(self._states, self._noise)
 
     def _reset_one(self, index: int) -> None:
         state, inputs = self.scenario.sample_start(self._generators[index], self.params)
@@ -75,7 +91,10 @@ class PolymerCSTRVectorEnv(VectorEnv):
         self._needs_reset[index] = False
 
     def _observations(self) -> np.ndarray:
-        return core.make_observation(self._states, self.setpoints, self._previous_actions,
+        if self.measurement_noise is not None:
+            for index in range(self.num_envs):
+                self._noise[index] = self._generators[index].standard_normal(2) * self.measurement_noise
+        return core.make_observation(self.measured_states, self.setpoints, self._previous_actions,
                                      self.single_observation_space)
 
     def _infos(self, clipped: np.ndarray, reasons: np.ndarray) -> dict:
@@ -105,8 +124,14 @@ class PolymerCSTRVectorEnv(VectorEnv):
         for index in np.flatnonzero(resetting):
             self._reset_one(index)
         running = ~resetting
+        disturbed = core.step_is_disturbed(self._steps, self.interval, self.feed_temperature_step)
         new_states, status = advance_batch(self._states, applied, self.interval, self.params,
-                                           step_hints=self._step_hints, active=running)
+                                           step_hints=self._step_hints, active=running & ~disturbed)
+        if np.any(running & disturbed):
+            stepped, stepped_status = advance_batch(self._states, applied, self.interval, self._disturbed_params,
+                                                    step_hints=self._step_hints, active=running & disturbed)
+            new_states = np.where((running & disturbed)[:, None], stepped, new_states)
+            status = np.where(running & disturbed, stepped_status, status)
         self._states[running] = new_states[running]
         self._previous_actions[running] = applied[running]
         self._steps[running] += 1
