@@ -172,11 +172,7 @@ class PIController:
         self._previous_errors[rows] = np.nan
 
     def act(self, obs) -> np.ndarray:
-        obs = np.asarray(obs, dtype=np.float64)
-        single = obs.ndim == 1
-        batch = obs[None, :] if single else obs
-        if batch.ndim != 2 or batch.shape[1] != len(core.OBSERVATION_NAMES):
-            raise ValueError(f"observation must have shape [6] or [n, 6], got {obs.shape}")
+        batch, single = core.observation_batch(obs)
         n = batch.shape[0]
         gains = self._gains
         if gains.shape[0] == 1 and n != 1:

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cstr.agents.common import load_sidecar, load_state_dict, save_weights, seed_everything, training_arrays
-from cstr.agents.common import Normaliser
+from cstr.agents.common import (LossLog, Normaliser, load_sidecar, load_state_dict, save_weights, seed_everything,
+                               training_arrays)
 from cstr.correction import CorrectionConfig
 from cstr.data import default_root, update_manifest, verify_files
 from cstr.picnn import PICNN
@@ -103,8 +103,7 @@ def train(agent, data: dict[str, np.ndarray], config: CostModelConfig = CostMode
                   hidden=config.hidden, layers=config.layers, state_hidden=config.state_hidden)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.num_updates)
-    history = {"step": [], "loss": []}
-    running = 0.0
+    log = LossLog(["loss"], config.log_every, config.num_updates)
     steps = tqdm(range(1, config.num_updates + 1), desc=f"PICNN ({config.target})", disable=not progress,
                  mininterval=1.0)
     n_perturbed = int(round(config.perturbed_fraction * config.batch_size))
@@ -126,14 +125,10 @@ def train(agent, data: dict[str, np.ndarray], config: CostModelConfig = CostMode
         loss.backward()
         optimiser.step()
         schedule.step()
-        running += loss.item()
-        if step % config.log_every == 0 or step == config.num_updates:
-            count = config.log_every if step % config.log_every == 0 else step % config.log_every
-            history["step"].append(step)
-            history["loss"].append(running / count)
-            steps.set_postfix(loss=f"{running / count:.4f}")
-            running = 0.0
-    return CostModelResult(model.eval(), config, target_mean, target_std, history)
+        means = log.add(step, loss=loss.item())
+        if means:
+            steps.set_postfix(loss=f"{means['loss']:.4f}")
+    return CostModelResult(model.eval(), config, target_mean, target_std, log.history)
 
 
 # --------------------------------------------------------------------------

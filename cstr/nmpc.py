@@ -360,11 +360,7 @@ class NMPC:
         return {"inputs": inputs, "states": states}
 
     def act(self, obs) -> np.ndarray:
-        obs = np.asarray(obs, dtype=np.float64)
-        single = obs.ndim == 1
-        batch = obs[None, :] if single else obs
-        if batch.ndim != 2 or batch.shape[1] != len(core.OBSERVATION_NAMES):
-            raise ValueError(f"observation must have shape [6] or [n, 6], got {obs.shape}")
+        batch, single = core.observation_batch(obs)
         if self._states is None or self._states.shape[0] != batch.shape[0]:
             raise RuntimeError("NMPC needs the full physical state: call observe_state(states[n, 5]) before act() "
                                "(cstr.control.rollout does when the controller has observe_state)")

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cstr.agents.common import DeterministicPolicy, Normaliser, seed_everything
+from cstr.agents.common import DeterministicPolicy, LossLog, Normaliser, seed_everything
 
 
 @dataclass
@@ -55,8 +55,7 @@ def train(data: dict[str, np.ndarray], config: BCConfig = BCConfig(), progress: 
     policy = DeterministicPolicy(Normaliser.from_data(data["observations"]), tuple(config.hidden_dims))
     targets = policy.normaliser.to_unit(actions)
     optimiser = torch.optim.Adam(policy.net.parameters(), lr=config.learning_rate)
-    history = {"step": [], "loss": []}
-    running = 0.0
+    log = LossLog(["loss"], config.log_every, config.num_updates)
     steps = tqdm(range(1, config.num_updates + 1), desc="BC", disable=not progress, mininterval=1.0)
     for step in steps:
         rows = torch.randint(0, observations.shape[0], (config.batch_size,), generator=generator)
@@ -64,14 +63,10 @@ def train(data: dict[str, np.ndarray], config: BCConfig = BCConfig(), progress: 
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        running += loss.item()
-        if step % config.log_every == 0 or step == config.num_updates:
-            count = config.log_every if step % config.log_every == 0 else step % config.log_every
-            history["step"].append(step)
-            history["loss"].append(running / count)
-            steps.set_postfix(loss=f"{running / count:.4f}")
-            running = 0.0
-    return BCResult(policy.eval(), config, history)
+        means = log.add(step, loss=loss.item())
+        if means:
+            steps.set_postfix(loss=f"{means['loss']:.4f}")
+    return BCResult(policy.eval(), config, log.history)
 
 
 def config_to_dict(config: BCConfig) -> dict:

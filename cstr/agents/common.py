@@ -43,6 +43,33 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
+class LossLog:
+    """Mean of each named loss over every ``every`` updates, as ``history[name]`` per logged step."""
+
+    def __init__(self, names, every: int, total: int):
+        self.names = tuple(names)
+        self.every = int(every)
+        self.total = int(total)
+        self.history = {"step": [], **{name: [] for name in self.names}}
+        self._sums = dict.fromkeys(self.names, 0.0)
+        self._count = 0
+
+    def add(self, step: int, **values) -> dict | None:
+        """Accumulate one update's values; at a logging step return (and record) the means."""
+        for name in self.names:
+            self._sums[name] += float(values[name])
+        self._count += 1
+        if step % self.every and step != self.total:
+            return None
+        means = {name: self._sums[name] / self._count for name in self.names}
+        self.history["step"].append(step)
+        for name, value in means.items():
+            self.history[name].append(value)
+        self._sums = dict.fromkeys(self.names, 0.0)
+        self._count = 0
+        return means
+
+
 def mlp(inputs: int, outputs: int, hidden: tuple[int, ...], activation=nn.ReLU) -> nn.Sequential:
     layers, width = [], inputs
     for size in hidden:
@@ -105,13 +132,10 @@ class PolicyController:
 
     @torch.no_grad()
     def act(self, obs) -> np.ndarray:
-        obs = np.asarray(obs, dtype=np.float32)
-        if obs.shape[-1] != len(core.OBSERVATION_NAMES) or obs.ndim not in (1, 2):
-            raise ValueError(f"observation must have shape [6] or [n, 6], got {obs.shape}")
-        if not np.all(np.isfinite(obs)):
+        batch, single = core.observation_batch(obs)
+        if not np.all(np.isfinite(batch)):
             raise ValueError("observation contains NaN or infinite entries")
-        single = obs.ndim == 1
-        actions = self.policy(torch.from_numpy(obs[None] if single else obs)).numpy().astype(np.float64)
+        actions = self.policy(torch.from_numpy(batch.astype(np.float32))).numpy().astype(np.float64)
         return actions[0] if single else actions
 
 

@@ -52,7 +52,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from cstr.agents.common import Normaliser, mlp, seed_everything
+from cstr.agents.common import LossLog, Normaliser, mlp, seed_everything
 from cstr.envs import core
 
 OBS_DIM = len(core.OBSERVATION_NAMES)
@@ -198,8 +198,7 @@ def train(data: dict[str, np.ndarray], config: IQLConfig = IQLConfig(), progress
     policy_optimiser = torch.optim.Adam(agent.policy.parameters(), lr=config.learning_rate, foreach=True)
     policy_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(policy_optimiser, config.num_updates)
 
-    history = {"step": [], "value_loss": [], "q_loss": [], "policy_loss": [], "mean_value": []}
-    sums = np.zeros(4)
+    log = LossLog(["value_loss", "q_loss", "policy_loss", "mean_value"], config.log_every, config.num_updates)
     steps = tqdm(range(1, config.num_updates + 1), desc="IQL", disable=not progress, mininterval=1.0)
     for step in steps:
         rows = torch.randint(0, s_all.shape[0], (config.batch_size,), generator=generator)
@@ -224,16 +223,12 @@ def train(data: dict[str, np.ndarray], config: IQLConfig = IQLConfig(), progress
         agent.update_target()
         with torch.no_grad():
             mean_value = agent.value(s).mean().item()
-        sums += (value_loss.item(), q_loss.item(), policy_loss.item(), mean_value)
-        if step % config.log_every == 0 or step == config.num_updates:
-            count = config.log_every if step % config.log_every == 0 else step % config.log_every
-            means = sums / count
-            history["step"].append(step)
-            for key, value in zip(("value_loss", "q_loss", "policy_loss", "mean_value"), means):
-                history[key].append(float(value))
-            steps.set_postfix(v=f"{means[0]:.3f}", q=f"{means[1]:.3f}", pi=f"{means[2]:.3f}")
-            sums[:] = 0.0
-    return IQLResult(agent.eval(), config, scale, history)
+        means = log.add(step, value_loss=value_loss.item(), q_loss=q_loss.item(), policy_loss=policy_loss.item(),
+                        mean_value=mean_value)
+        if means:
+            steps.set_postfix(v=f"{means['value_loss']:.3f}", q=f"{means['q_loss']:.3f}",
+                              pi=f"{means['policy_loss']:.3f}")
+    return IQLResult(agent.eval(), config, scale, log.history)
 
 
 def config_to_dict(config: IQLConfig) -> dict:

@@ -78,6 +78,19 @@ def validate_actions(action, batch: int | None) -> np.ndarray:
     return array
 
 
+def observation_batch(obs) -> tuple[np.ndarray, bool]:
+    """``(batch [n, 6] float64, was_single)`` from one observation ``[6]`` or a batch ``[n, 6]``.
+
+    Every controller's ``act`` starts here, so all refuse a wrong shape alike.
+    """
+    obs = np.asarray(obs, dtype=np.float64)
+    single = obs.ndim == 1
+    batch = obs[None, :] if single else obs
+    if batch.ndim != 2 or batch.shape[1] != len(OBSERVATION_NAMES):
+        raise ValueError(f"observation must have shape [6] or [n, 6], got {obs.shape}")
+    return batch, single
+
+
 def clip_actions(actions: np.ndarray, params: ReactorParameters = DEFAULT_PARAMETERS) -> tuple[np.ndarray, np.ndarray]:
     """Clip to the input bounds; return the applied actions and a per-row flag of clipping."""
     space = action_space(params)
