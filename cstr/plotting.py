@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cstr.envs.core import WORST_STEP_REWARD
-from cstr.scenarios import CONTROL_INTERVAL, TEMPERATURE_LIMIT, get_scenario
+from cstr.scenarios import CONTROL_INTERVAL, SCENARIO_NAMES, TEMPERATURE_LIMIT, get_scenario
 
 HOURS_PER_STEP = CONTROL_INTERVAL / 3600.0
 SCENARIO_TITLES = {"startup": "Startup", "grade_down": "Grade change down", "grade_up": "Grade change up"}
@@ -686,3 +686,25 @@ def sensitivity_grid(policy, cost_model, configs: dict, episodes: int, scenarios
     table = pd.DataFrame(validation_returns(controllers, scenarios=scenarios, episodes=episodes)).T
     table["mean"] = table.mean(axis=1)
     return table
+
+
+# --------------------------------------------------------------------------
+# Comparisons the chapters state in words (computed here, glued there)
+
+def count_wins(table, better: str, worse: str, metric: str = "total_reward", scenarios=SCENARIO_NAMES) -> int:
+    """In how many scenarios ``better`` has a higher ``metric`` than ``worse`` in an
+    :func:`evaluation_table`."""
+    return int(sum(table.loc[(s, better), metric] > table.loc[(s, worse), metric] for s in scenarios))
+
+
+def higher_or_lower(value: float, reference: float) -> str:
+    return "higher" if value > reference else "lower"
+
+
+def correction_verdict(table, corrected: str, base: str, scenario: str) -> str:
+    """What the correction did to the mean total reward, in words: "improves" only when the
+    corrected mean is higher and the 95 % confidence intervals do not overlap."""
+    plus, plain = table.loc[(scenario, corrected)], table.loc[(scenario, base)]
+    if plus["total_reward"] > plain["total_reward"]:
+        return "improves" if plus["ci95_low"] > plain["ci95_high"] else "raises the mean of (CIs overlap)"
+    return "does not improve" if plus["ci95_high"] >= plain["ci95_low"] else "worsens"

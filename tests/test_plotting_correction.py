@@ -118,3 +118,25 @@ def test_sensitivity_grid_has_a_row_per_setting(net):
     table = plotting.sensitivity_grid(Hold(), net, {"K=1": CorrectionConfig(steps=1)}, episodes=1,
                                       scenarios=["grade_up"])
     assert list(table.index) == ["policy", "K=1"] and list(table.columns) == ["grade_up", "mean"]
+
+
+def test_comparison_words_and_counts():
+    import pandas as pd
+
+    from cstr import plotting
+
+    rows = []
+    for scenario, (base, plus, low_gap) in {"startup": (-20.0, -15.0, True), "grade_down": (-7.0, -7.2, True),
+                                             "grade_up": (-8.0, -7.9, False)}.items():
+        half = 0.5 if low_gap else 1.0
+        rows.append({"scenario": scenario, "controller": "iql", "total_reward": base,
+                     "ci95_low": base - half, "ci95_high": base + half, "steady_state_offset": 0.1})
+        rows.append({"scenario": scenario, "controller": "iql+", "total_reward": plus,
+                     "ci95_low": plus - half, "ci95_high": plus + half, "steady_state_offset": 0.2})
+    table = pd.DataFrame(rows).set_index(["scenario", "controller"])
+    assert plotting.count_wins(table, "iql+", "iql") == 2
+    assert plotting.count_wins(table, "iql", "iql+", "steady_state_offset") == 0
+    assert plotting.correction_verdict(table, "iql+", "iql", "startup") == "improves"
+    assert plotting.correction_verdict(table, "iql+", "iql", "grade_down") == "does not improve"
+    assert plotting.correction_verdict(table, "iql+", "iql", "grade_up") == "raises the mean of (CIs overlap)"
+    assert plotting.higher_or_lower(2.0, 1.0) == "higher" and plotting.higher_or_lower(1.0, 2.0) == "lower"
