@@ -1,0 +1,132 @@
+"""cstr.results on a tiny synthetic results folder (no training, no simulation)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cstr import results as R
+from cstr.data import DataIntegrityError, update_manifest, write_json, write_npz
+from cstr.scenarios import SCENARIO_NAMES
+
+# mean total reward per (controller, training seed); scenario-independent except where noted
+MEANS = {"pi": -20.0, "pi-tuned": -10.0, "bc": {0: -30.0, 1: -40.0}, "iql": {0: -8.0, 1: -12.0},
+         "bc+": {0: -25.0, 1: -35.0}, "iql+": {0: -9.0, 1: -5.0}}
+
+
+def _episodes(mean, n=4, violate=False):
+    out = []
+    for i, delta in enumerate(np.linspace(-1, 1, n)):
+        out.append({"total_reward": mean + delta, "steady_state_offset": 0.1 + 0.01 * i,
+                    "steady_state_offset_polymer": 1.0, "steady_state_offset_temperature": 0.1,
+                    "max_temperature": 361.0 if violate and i == 0 else 350.0 + i,
+                    "safety_violation": bool(violate and i == 0), "settling_time": None if i == 0 else 3.0,
+                    "overshoot_polymer": 0.0, "ise_polymer": 1.0, "ise_temperature": 1.0,
+                    "termination_reason": "temperature_limit" if violate and i == 0 else "horizon",
+                    "length": 200})
+    return out
+
+
+@pytest.fixture
+def root(tmp_path):
+    controllers = {}
+    trajectories = {}
+    for name, mean in MEANS.items():
+        for scenario in SCENARIO_NAMES:
+            if isinstance(mean, dict):
+                entry = {f"seed{s}": _episodes(m, violate=(name == "bc" and scenario == "grade_up" and s == 1))
+                         for s, m in mean.items()}
+            else:
+                entry = {"all": _episodes(mean)}
+            controllers.setdefault(name, {})[scenario] = entry
+            trajectories[f"{name}/{scenario}/states"] = np.ones((5, 5))
+            trajectories[f"{name}/{scenario}/actions"] = np.ones((5, 2))
+    (tmp_path / "results").mkdir()
+    write_json(tmp_path / R.EVALUATION_FILE,
+               {"episodes": 4, "first_seed": 1_000_000, "training_seeds": [0, 1], "controllers": controllers,
+                "stage_seconds": {"training": 3.0, "datasets": 1.0, "evaluation": 2.0}})
+    write_npz(tmp_path / R.TRAJECTORIES_FILE, trajectories)
+    write_json(tmp_path / R.SELECTION_FILES["iql"], {"chosen_seed": 1})
+    update_manifest(tmp_path, [R.EVALUATION_FILE, R.TRAJECTORIES_FILE, R.SELECTION_FILES["iql"]])
+    return tmp_path
+
+
+def test_load_and_select(root):
+    results = R.load_results(root)
+    assert results.episodes == 4 and results.training_seeds == [0, 1]
+    assert list(results.stage_seconds) == ["datasets", "training", "evaluation"]
+    assert results.controllers == list(R.CONTROLLER_ORDER)
+    assert results.chosen_seed("iql+") == 1 and results.chosen_seed("bc") == 0  # no bc record: first seed
+    assert len(results.episodes_of("iql", "startup", "pooled")) == 8
+    assert np.mean(results.metric("iql", "startup", "total_reward")) == pytest.approx(-12.0)
+    assert np.isnan(results.metric("pi", "startup", "settling_time")[0])
+    assert results.trajectory("pi", "startup")["actions"].shape == (5, 2)
+
+
+def test_load_detects_altered_file(root):
+    data = json.loads((root / R.EVALUATION_FILE).read_text())
+    data["episodes"] = 5
+    (root / R.EVALUATION_FILE).write_text(json.dumps(data))
+    with pytest.raises(DataIntegrityError, match="evaluation.json"):
+        R.load_results(root)
+
+
+def test_summary_table(root):
+    results = R.load_results(root)
+    table = R.summary_table(results)
+    assert table.shape[0] == 6 * len(SCENARIO_NAMES)
+    row = table.loc[("startup", "iql")]
+    assert row["total_reward"] == pytest.approx(-12.0) and row["seed"] == 1
+    assert row["ci95_low"] <= row["total_reward"] <= row["ci95_high"]
+    assert table.loc[("grade_up", "bc"), "safety_violations"] == 0  # bc's chosen seed is 0
+    assert R.summary_table(results, seed=1).loc[("grade_up", "bc"), "early_ends"] == 1
+    median = R.summary_table(results, statistic="median")
+    assert median.loc[("startup", "pi"), "total_reward"] == pytest.approx(-20.0)
+    assert "total reward" in R.display_table(table).columns
+    with pytest.raises(ValueError):
+        R.summary_table(results, statistic="mode")
+
+
+def test_seed_table(root):
+    table = R.seed_table(R.load_results(root))
+    assert table.loc[("startup", "bc"), "seed0"] == pytest.approx(-30.0)
+    assert table.loc[("startup", "bc"), "spread"] == pytest.approx(10.0)
+    assert table.loc[("startup", "iql"), "chosen"] == 1
+
+
+def test_claims(root):
+    results = R.load_results(root)
+    one = R.claim_iql_beats_pi(results)
+    assert one["per_seed"] == {0: list(SCENARIO_NAMES), 1: []} and one["chosen"] == 0
+    assert one["verdict"] == "partly reproduced"
+    two = R.claim_iql_plus_best(results)
+    # seed 0: iql (-8) beats iql+ (-9); seed 1: iql+ (-5) is best; chosen: iql+ -5 vs iql -12
+    assert two["per_seed"] == {0: [], 1: list(SCENARIO_NAMES)} and two["chosen"] == 3
+    assert two["best"][0]["startup"] == "iql"
+    assert two["verdict"] == "partly reproduced"
+    three = R.claim_stable(results)
+    assert three["violations"]["bc"] == 1 and three["early_ends"]["bc"] == 1 and three["clean"] == 5
+    assert three["verdict"] == "partly reproduced"
+
+
+def test_verdict_word():
+    assert R.verdict_word(3, 3) == "reproduced"
+    assert R.verdict_word(0, 3) == "not reproduced"
+    assert R.verdict_word(1, 3) == "partly reproduced"
+    with pytest.raises(ValueError):
+        R.verdict_word(0, 0)
+
+
+def test_figures(root):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = R.load_results(root)
+    fig = R.plot_reward_boxes(results)
+    assert len(fig.axes) == len(SCENARIO_NAMES) and fig.axes[0].get_yscale() == "log"
+    plt.close(fig)
+    fig = R.plot_trajectories(results, names=["pi", "iql+"])
+    assert len(fig.axes) == 4 * len(SCENARIO_NAMES)
+    plt.close(fig)
