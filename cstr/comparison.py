@@ -259,11 +259,7 @@ def _command(args) -> int:
         began = time.perf_counter()
         nominal = compare(names, args.scenarios, args.episodes, args.seed, progress=True)
         nominal["seconds"] = time.perf_counter() - began
-        if args.merge and (root / COMPARISON_FILE).is_file():
-            old = json.loads((root / COMPARISON_FILE).read_text(encoding="utf-8"))
-            nominal["seconds"] += old.get("seconds", 0.0)
-            nominal = merge_comparison(old, nominal)
-        write_json(root / COMPARISON_FILE, nominal)
+        nominal = _store(root / COMPARISON_FILE, nominal, merge_comparison if args.merge else None)
         written.append(COMPARISON_FILE)
     elif (root / COMPARISON_FILE).is_file():
         nominal = json.loads((root / COMPARISON_FILE).read_text(encoding="utf-8"))
@@ -274,15 +270,22 @@ def _command(args) -> int:
         result = robustness(names, args.scenarios, args.robustness_episodes, args.seed, nominal=nominal,
                             progress=True)
         result["seconds"] = time.perf_counter() - began
-        if args.merge and (root / ROBUSTNESS_FILE).is_file():
-            old = json.loads((root / ROBUSTNESS_FILE).read_text(encoding="utf-8"))
-            result["seconds"] += old.get("seconds", 0.0)
-            result = merge_robustness(old, result)
-        write_json(root / ROBUSTNESS_FILE, result)
+        _store(root / ROBUSTNESS_FILE, result, merge_robustness if args.merge else None)
         written.append(ROBUSTNESS_FILE)
     update_manifest(root, written)
     print(f"wrote {', '.join(str(root / name) for name in written)}")
     return 0
+
+
+def _store(path, result: dict, merge=None) -> dict:
+    """Write ``result`` to ``path``; with ``merge``, first fold it into what the file already holds
+    (the run times add up). Returns what was written."""
+    if merge is not None and path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        result["seconds"] += old.get("seconds", 0.0)
+        result = merge(old, result)
+    write_json(path, result)
+    return result
 
 
 def register(subparsers) -> None:

@@ -12,17 +12,7 @@ from cstr.control import PIController
 from cstr.controllers import centre_tuning
 from cstr.data import EVALUATION_SEED_START
 from cstr.evaluation import SeedError, bootstrap_ci, evaluate
-
-
-class HoldInputs:
-    """Holds fixed inputs: a controller that cannot fail to be understood."""
-
-    def __init__(self, inputs):
-        self.inputs = np.asarray(inputs, dtype=float)
-
-    def act(self, obs):
-        obs = np.asarray(obs)
-        return np.tile(self.inputs, (obs.shape[0], 1)) if obs.ndim == 2 else self.inputs.copy()
+from helpers import HoldInputs
 
 
 def test_training_and_dataset_seeds_are_refused():

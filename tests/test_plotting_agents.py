@@ -13,17 +13,7 @@ from cstr.control import PIController
 from cstr.controllers import centre_tuning
 from cstr.data import EVALUATION_SEED_START
 from cstr.scenarios import HIGH_GRADE, HORIZON, LOW_GRADE
-
-
-class HoldInputs:
-    """Holds fixed inputs whatever it observes."""
-
-    def __init__(self, inputs):
-        self.inputs = np.asarray(inputs, dtype=float)
-
-    def act(self, obs):
-        obs = np.asarray(obs)
-        return np.tile(self.inputs, (obs.shape[0], 1)) if obs.ndim == 2 else self.inputs.copy()
+from helpers import HoldInputs
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import NOTEBOOK_HEADER as HEADER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "scripts" / "run_chapters.py"
@@ -24,18 +25,6 @@ def _load_harness():
 
 rc = _load_harness()
 
-HEADER = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-"""
 
 PARAMETERS = """
 ```{code-cell} ipython3

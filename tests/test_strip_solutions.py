@@ -7,23 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import NOTEBOOK_HEADER as HEADER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("strip_solutions", REPO_ROOT / "scripts" / "strip_solutions.py")
 strip = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(strip)
 
-HEADER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-"""
 
 SAMPLE = HEADER + """
 # A chapter
