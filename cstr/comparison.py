@@ -17,12 +17,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from cstr.data import EVALUATION_SEED_START
+from cstr.data import EVALUATION_SEED_START, write_json
 from cstr.scenarios import SCENARIO_NAMES
 
 COMPARISON_FILE = "results/nmpc_comparison.json"
@@ -224,7 +225,6 @@ def robustness(names=CONTROLLER_NAMES, scenarios=SCENARIO_NAMES, episodes: int =
 
 def load_results(root=None) -> tuple[dict | None, dict | None]:
     """The shipped comparison and robustness results (verified against the manifest), ``None`` if absent."""
-    import json
 
     from cstr.data import default_root, read_manifest, verify_files
 
@@ -241,9 +241,8 @@ def load_results(root=None) -> tuple[dict | None, dict | None]:
 
 
 def _command(args) -> int:
-    import json
 
-    from cstr.data import default_root, update_manifest, write_json
+    from cstr.data import default_root, update_manifest
     from cstr.evaluation import SeedError, check_evaluation_seed
 
     try:

@@ -130,3 +130,15 @@ def test_merging_adds_controllers_to_shipped_results():
     both = merge_robustness(robust(["nmpc"], {"nmpc": {"mean_total_reward": -3.0}}),
                             robust(["bc"], {"bc": {"mean_total_reward": -9.0}}))
     assert set(both["cases"]["noise"]["summary"]["grade_up"]) == {"nmpc", "bc"}
+
+
+def test_store_writes_and_merges_result_files(tmp_path):
+    import json
+
+    from cstr.comparison import _store
+
+    path = tmp_path / "result.json"
+    _store(path, {"seconds": 1.0, "a": 1})
+    merged = _store(path, {"seconds": 2.0, "b": 2}, lambda old, new: {**old, **new})
+    assert merged == {"a": 1, "b": 2, "seconds": 3.0}
+    assert json.loads(path.read_text()) == merged
