@@ -1,25 +1,39 @@
 """Training the PICNN cost model from the offline data alone, and shipping it.
 
-The paper's exact training target is not available to us, so three honest
+The paper's exact training target is not available to us, so four honest
 candidates are implemented; chapter 5 compares them and the shipped model
 uses the one the evidence (validation seeds, :func:`select`) favours. None
-touches the plant; the first two start from the trained IQL agent
-(:mod:`cstr.agents.iql`):
+touches the plant.
+
+``"model"``
+    Distil the tracking cost that a learned dynamics model predicts
+    (:mod:`cstr.dynamics`): ``C_L(x, a)``, the discounted squared setpoint
+    errors over L intervals while holding ``a``, from the logged full state
+    ``x``. The PICNN, which sees only the observation, is regressed on
+    ``C_L(x, a) - C_L(x, a_data)`` **and its action gradient** (Sobolev
+    training: the gradient is what a correction follows) at the dataset's
+    actions perturbed by Gaussian noise of several scales and at uniformly
+    drawn actions, and at the actions of the policies it will correct (BC's
+    and IQL's), perturbed the same way: a correction starts there, so that is
+    where its slope must be right. Needs no critic.
 
 ``"distill"``
-    Distil IQL's critic: regress ``c(s, a)`` on ``-(Q(s, a) - V(s))``, the
-    negative advantage of the target twin-Q minimum, at the dataset's actions,
-    at the dataset's actions perturbed by Gaussian noise, and at uniformly
-    drawn actions. The convex fit is a convex surrogate of ``-Q`` around the
-    data; the perturbations teach it the slope that a correction follows.
+    Distil IQL's critic (:mod:`cstr.agents.iql`): regress ``c(s, a)`` on
+    ``-(Q(s, a) - V(s))``, the negative advantage of the target twin-Q
+    minimum, at the dataset's actions, at the dataset's actions perturbed by
+    Gaussian noise, and at uniformly drawn actions.
 
 ``"td"``
     A convex critic trained with IQL's TD loss: regress ``c(s, a)`` on
     ``-(r + gamma (1 - d) V(s'))`` with IQL's expectile value V, at the
     dataset's actions only. Convexity alone decides how it extrapolates.
 
-Targets are standardised (their mean and standard deviation over the data
-are removed), so the step size of the correction has one meaning for both.
+``"reward"``
+    The one-step cost ``-r`` at the dataset's actions: the myopic baseline.
+
+Targets are standardised (divided by their standard deviation over the
+data, the critic targets also centred), so the step size of the correction
+has one meaning for all.
 """
 
 from __future__ import annotations
@@ -35,9 +49,12 @@ from cstr.agents.common import (LossLog, Normaliser, load_sidecar, load_state_di
                                training_arrays)
 from cstr.correction import CorrectionConfig
 from cstr.data import default_root, update_manifest, verify_files
+from cstr.dynamics import DynamicsConfig, DynamicsModel, DynamicsResult
+from cstr.dynamics import train as train_dynamics
 from cstr.picnn import PICNN
 
-TARGETS = ("distill", "td", "reward")
+TARGETS = ("model", "distill", "td", "reward")
+AGENT_TARGETS = ("distill", "td", "reward")  # the targets that read the IQL agent
 COST_MODEL_NAME = "picnn"
 
 
@@ -45,7 +62,7 @@ COST_MODEL_NAME = "picnn"
 class CostModelConfig:
     """Hyperparameters of the cost model and its training."""
 
-    target: str = "distill"
+    target: str = "model"
     hidden: int = 64
     layers: int = 2
     state_hidden: int = 64
@@ -57,6 +74,12 @@ class CostModelConfig:
     perturbed_fraction: float = 0.5  # share of perturbed dataset actions ("distill")
     seed: int = 0
     log_every: int = 250
+    # the "model" target
+    horizon: int = 6  # H, control intervals the action is held (3 h)
+    discount: float = 0.97
+    gradient_weight: float = 1.0  # weight of the action-gradient term of the loss
+    noise_scales: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)  # perturbations of the dataset's actions
+    dynamics_updates: int = 10_000
 
 
 @dataclass
@@ -66,6 +89,7 @@ class CostModelResult:
     target_mean: float
     target_std: float
     history: dict = field(default_factory=dict)
+    dynamics: DynamicsResult | None = None  # the "model" target's dynamics model
 
 
 def _targets_distill(agent, s, a):
@@ -79,10 +103,23 @@ def _targets_td(agent, s_next, r, d):
 
 
 def train(agent, data: dict[str, np.ndarray], config: CostModelConfig = CostModelConfig(), reward_scale: float = 1.0,
-          progress: bool = True) -> CostModelResult:
-    """Fit a PICNN to ``config.target`` using the trained IQL ``agent``."""
+          progress: bool = True, dynamics: DynamicsResult | None = None,
+          proposals: list[np.ndarray] | None = None) -> CostModelResult:
+    """Fit a PICNN to ``config.target``.
+
+    ``agent`` is the trained IQL agent the critic targets read (``None`` is
+    fine for ``"model"``). For ``"model"``: ``dynamics``, a trained dynamics
+    model (trained here, with the same seed, when ``None``), and
+    ``proposals``, the actions [n, 2] of each policy to be corrected at the
+    dataset's observations (row for row), around which actions are sampled
+    too.
+    """
     if config.target not in TARGETS:
         raise ValueError(f"unknown cost-model target {config.target!r}; choose one of {', '.join(TARGETS)}")
+    if config.target == "model":
+        return _train_on_model(data, config, progress, dynamics, proposals or [])
+    if agent is None:
+        raise ValueError(f"the {config.target!r} target reads a trained IQL agent; pass one (or use 'model')")
     generator = seed_everything(config.seed)
     normaliser = agent.normaliser
     with torch.no_grad():
@@ -131,6 +168,80 @@ def train(agent, data: dict[str, np.ndarray], config: CostModelConfig = CostMode
     return CostModelResult(model.eval(), config, target_mean, target_std, log.history)
 
 
+def _model_targets(dynamics: DynamicsModel, normaliser: Normaliser, states, setpoints, data_actions, unit_actions,
+                   config: CostModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """``C_L(x, a) - C_L(x, a_data)`` and its gradient in unit action coordinates."""
+    unit = unit_actions.detach().clone().requires_grad_(True)
+    cost = dynamics.tracking_cost(states, normaliser.from_unit(unit), setpoints, config.horizon, config.discount)
+    (gradient,) = torch.autograd.grad(cost.sum(), unit)
+    with torch.no_grad():
+        baseline = dynamics.tracking_cost(states, data_actions, setpoints, config.horizon, config.discount)
+    return (cost - baseline).detach(), gradient
+
+
+def _train_on_model(data, config: CostModelConfig, progress: bool, dynamics: DynamicsResult | None,
+                    proposals: list[np.ndarray]) -> CostModelResult:
+    if "states" not in data:
+        raise ValueError("the 'model' target needs the datasets' logged states; load them with training_arrays()")
+    if dynamics is None:
+        dynamics = train_dynamics(data, DynamicsConfig(seed=config.seed, num_updates=config.dynamics_updates),
+                                  progress=progress)
+    model_of_plant = dynamics.model
+    for parameter in model_of_plant.parameters():
+        parameter.requires_grad_(False)
+    generator = seed_everything(config.seed)
+    keep = ~np.asarray(data["terminations"], dtype=bool)
+    observations = data["observations"][keep]
+    normaliser = Normaliser.from_data(observations)
+    obs = torch.as_tensor(observations, dtype=torch.float32)
+    s_all = normaliser.observations(obs)
+    x_all = torch.as_tensor(data["states"][keep], dtype=torch.float32)
+    setpoints = obs[:, 0:2] + obs[:, 2:4]  # the observation carries P, T and the errors to the setpoint
+    a_all = torch.as_tensor(data["actions"][keep], dtype=torch.float32)
+    # centres of the sampled actions: the logged ones and each policy's proposals
+    centres = torch.stack([normaliser.to_unit(a_all)] + [
+        normaliser.to_unit(torch.as_tensor(np.asarray(p)[keep], dtype=torch.float32)) for p in proposals])
+    scales = torch.as_tensor(config.noise_scales, dtype=torch.float32)
+    n_uniform = int(round(config.uniform_fraction * config.batch_size))
+
+    def draw(batch):
+        rows = torch.randint(0, s_all.shape[0], (batch,), generator=generator)
+        centre = centres[torch.randint(0, len(centres), (batch,), generator=generator), rows]
+        noise = scales[torch.randint(0, len(scales), (batch, 1), generator=generator)]
+        unit = (centre + noise * torch.randn(batch, 2, generator=generator)).clamp(-1.0, 1.0)
+        uniform = min(n_uniform * batch // config.batch_size, batch)
+        unit[:uniform] = torch.rand(uniform, 2, generator=generator) * 2.0 - 1.0
+        return rows, unit
+
+    rows, unit = draw(4096)  # the scale of the targets, from one large draw
+    calibration, _ = _model_targets(model_of_plant, normaliser, x_all[rows], setpoints[rows], a_all[rows], unit, config)
+    target_std = float(calibration.std().clamp_min(1e-8))
+
+    model = PICNN(normaliser, hidden=config.hidden, layers=config.layers, state_hidden=config.state_hidden)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.num_updates)
+    log = LossLog(["loss", "value_loss", "gradient_loss"], config.log_every, config.num_updates)
+    steps = tqdm(range(1, config.num_updates + 1), desc="PICNN (model)", disable=not progress, mininterval=1.0)
+    for step in steps:
+        rows, unit = draw(config.batch_size)
+        target, target_gradient = _model_targets(model_of_plant, normaliser, x_all[rows], setpoints[rows],
+                                                 a_all[rows], unit, config)
+        unit.requires_grad_(True)
+        predicted = model.forward_normalised(s_all[rows], unit)
+        (gradient,) = torch.autograd.grad(predicted.sum(), unit, create_graph=True)
+        value_loss = ((predicted - target / target_std) ** 2).mean()
+        gradient_loss = ((gradient - target_gradient / target_std) ** 2).mean()
+        loss = value_loss + config.gradient_weight * gradient_loss
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        means = log.add(step, loss=loss.item(), value_loss=value_loss.item(), gradient_loss=gradient_loss.item())
+        if means:
+            steps.set_postfix(loss=f"{means['loss']:.4f}")
+    return CostModelResult(model.eval(), config, 0.0, target_std, log.history, dynamics)
+
+
 # --------------------------------------------------------------------------
 # Shipping
 
@@ -138,16 +249,28 @@ def weight_files(name: str = COST_MODEL_NAME) -> list[str]:
     return [f"weights/{name}.pt", f"weights/{name}.json"]
 
 
+def dynamics_name(name: str = COST_MODEL_NAME) -> str:
+    """Where the dynamics model behind the cost model ``name`` is stored: ``picnn-seed1`` -> ``picnn-dynamics-seed1``."""
+    base, separator, seed = name.partition("-seed")
+    return f"{base}-dynamics{separator}{seed}"
+
+
 def save(result: CostModelResult, correction: CorrectionConfig, root=None, name: str = COST_MODEL_NAME,
          extra: dict | None = None, manifest: bool = True) -> list[Path]:
+    """The PICNN as ``weights/<name>``; the dynamics model behind a ``"model"`` target beside it."""
     root = default_root() if root is None else Path(root)
     pt_name, json_name = weight_files(name)
     config = asdict(result.config) | {"target_mean": result.target_mean, "target_std": result.target_std,
                                        "correction": asdict(correction)} | (extra or {})
     save_weights(result.model, config, root / pt_name, result.history)
+    written = [pt_name, json_name]
+    if result.dynamics is not None:
+        model_pt, model_json = weight_files(dynamics_name(name))
+        save_weights(result.dynamics.model, asdict(result.dynamics.config), root / model_pt, result.dynamics.history)
+        written += [model_pt, model_json]
     if manifest:
-        update_manifest(root, [pt_name, json_name])
-    return [root / pt_name, root / json_name]
+        update_manifest(root, written)
+    return [root / name for name in written]
 
 
 def load_cost_model(root=None, name: str = COST_MODEL_NAME) -> PICNN:
@@ -158,6 +281,18 @@ def load_cost_model(root=None, name: str = COST_MODEL_NAME) -> PICNN:
     config = load_sidecar(root / pt_name)["config"]
     model = PICNN(Normaliser(np.zeros(6), np.ones(6)), hidden=config["hidden"], layers=config["layers"],
                   state_hidden=config["state_hidden"])
+    model.load_state_dict(load_state_dict(root / pt_name))
+    return model.eval()
+
+
+def load_dynamics_model(root=None, name: str = COST_MODEL_NAME) -> DynamicsModel:
+    """The dynamics model the shipped cost model (``name``) was distilled from, verified against the manifest."""
+    root = default_root() if root is None else Path(root)
+    pt_name, json_name = weight_files(dynamics_name(name))
+    verify_files(root, [pt_name, json_name])
+    config = load_sidecar(root / pt_name)["config"]
+    zeros = np.zeros(5)
+    model = DynamicsModel(zeros, zeros + 1, zeros, zeros + 1, hidden=tuple(config["hidden"]))
     model.load_state_dict(load_state_dict(root / pt_name))
     return model.eval()
 
@@ -236,7 +371,8 @@ def select(targets=TARGETS, corrections=CANDIDATE_CORRECTIONS, episodes: int = 2
     rows = [{"controller": name, "target": None, "correction": None, "returns": returns}
             for name, returns in table.items()]
     for target in targets:
-        result = train_cost_model(target, updates=updates, data_root=root, iql_root=root, progress=progress)
+        result = train_cost_model(target, updates=updates, data_root=root, iql_root=root, progress=progress,
+                                  policies=[policies["bc"], policies["iql"]])
         save(result, CorrectionConfig(), root=root, name=f"{COST_MODEL_NAME}-{target}")
         for correction in corrections:
             controllers = {f"{name}+": CorrectedController(policy, result.model, correction)
@@ -254,10 +390,16 @@ def select(targets=TARGETS, corrections=CANDIDATE_CORRECTIONS, episodes: int = 2
     config = load_sidecar(source)
     pt_name, json_name = weight_files(COST_MODEL_NAME)
     shutil.copyfile(source, root / pt_name)
+    shipped = [pt_name, json_name]
+    dynamics_files = weight_files(dynamics_name(f"{COST_MODEL_NAME}-{best['target']}"))
+    if (root / dynamics_files[0]).exists():
+        for source_name, target_name in zip(dynamics_files, weight_files(dynamics_name(COST_MODEL_NAME))):
+            shutil.copyfile(root / source_name, root / target_name)
+            shipped.append(target_name)
     config["config"]["correction"] = asdict(chosen)
     (root / json_name).write_text(__import__("json").dumps(config, indent=1, sort_keys=True) + "\n",
                                   encoding="utf-8")
-    update_manifest(root, [pt_name, json_name])
+    update_manifest(root, shipped)
     comparison = {"validation_seed_start": VALIDATION_SEED_START, "episodes": episodes, "rows": rows,
                   "chosen": {"target": best["target"], "correction": asdict(chosen)},
                   "criterion": "highest mean IQL+ total reward over the three scenarios on validation seeds"}
@@ -284,3 +426,39 @@ def register(subparsers) -> None:
         print(f"chosen: {result['chosen']}")
 
     parser.set_defaults(func=command)
+
+
+# --------------------------------------------------------------------------
+# A diagnostic: where does each candidate put the best action at a steady state?
+
+def steady_state_minimisers(grade, agent=None, dynamics: DynamicsModel | None = None, cost: PICNN | None = None,
+                            horizon: int = 6, discount: float = 0.97, half_widths=(0.1, 1.5),
+                            points: int = 41) -> dict[str, np.ndarray]:
+    """The best action on a grid around ``grade``'s steady inputs, by each cost given.
+
+    The process sits exactly on the grade, with the steady inputs applied
+    before: the right answer is to keep those inputs. ``agent``: IQL's
+    critic (its arg max of Q); ``dynamics``: the model's tracking cost
+    ``C_L`` (arg min); ``cost``: a PICNN (arg min). The grid spans
+    ``steady inputs ± half_widths`` (kg/h, K) with ``points`` per axis.
+    """
+    inputs = grade.steady_inputs()
+    feeds = np.linspace(inputs[0] - half_widths[0], inputs[0] + half_widths[0], points)
+    coolants = np.linspace(inputs[1] - half_widths[1], inputs[1] + half_widths[1], points)
+    grid = np.stack(np.meshgrid(feeds, coolants, indexing="ij"), axis=-1).reshape(-1, 2)
+    observation = np.array([grade.polymer, grade.temperature, 0.0, 0.0, inputs[0], inputs[1]])
+    observations = torch.as_tensor(np.repeat(observation[None], len(grid), 0), dtype=torch.float32)
+    actions = torch.as_tensor(grid, dtype=torch.float32)
+    best = {"steady inputs": inputs}
+    with torch.no_grad():
+        if agent is not None:
+            q = agent.target_q(agent.normaliser.observations(observations), agent.normaliser.to_unit(actions))
+            best["IQL critic (arg max Q)"] = grid[int(torch.argmax(q))]
+        if dynamics is not None:
+            states = torch.as_tensor(np.repeat(grade.steady_state()[None], len(grid), 0), dtype=torch.float32)
+            setpoints = torch.as_tensor(np.repeat(grade.setpoint[None], len(grid), 0), dtype=torch.float32)
+            tracking = dynamics.tracking_cost(states, actions, setpoints, horizon, discount)
+            best[f"dynamics model (arg min C_L, L = {horizon})"] = grid[int(torch.argmin(tracking))]
+        if cost is not None:
+            best["cost model (arg min c)"] = grid[int(torch.argmin(cost(observations, actions)))]
+    return best

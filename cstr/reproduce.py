@@ -4,7 +4,8 @@ Stages, each timed and printed:
 
 1. **datasets**: regenerate the three scenarios' datasets (100 episodes each, seed 0);
 2. **pi-tuned**: re-optimise the tuned PI baseline on its training seeds;
-3. **training**: BC, IQL and the PICNN cost model for every training seed
+3. **training**: BC, IQL and the PICNN cost model (with the dynamics model
+   it is distilled from) for every training seed
    (saved as ``weights/<name>-seed<s>``), two seeds at a time on the two
    cores; then the seed of BC and of IQL (with its PICNN) that does best on
    validation seeds becomes the canonical one ``load_controller`` serves
@@ -66,6 +67,7 @@ def train_seed(args) -> dict:
     import torch
 
     from cstr import cost_model
+    from cstr.agents.common import PolicyController
     from cstr.training import save_agent, train_agent, train_cost_model
 
     torch.set_num_threads(1)
@@ -78,8 +80,10 @@ def train_seed(args) -> dict:
         save_agent(algorithm, trained[algorithm], root=root, name=seeded_name(algorithm, seed), manifest=False)
         times[algorithm] = time.perf_counter() - started
     started = time.perf_counter()
-    result = train_cost_model(chosen_target(root), updates=updates.get("picnn"), seed=seed,
-                              data_root=root, iql_result=trained["iql"], progress=False)
+    policies = [PolicyController(trained["bc"].policy), PolicyController(trained["iql"].policy)]
+    result = train_cost_model(chosen_target(root), updates=updates.get("picnn"), seed=seed, data_root=root,
+                              iql_result=trained["iql"], progress=False, dynamics_updates=updates.get("dynamics"),
+                              policies=policies)
     # the workers leave the manifest to their parent: concurrent rewrites would lose entries
     cost_model.save(result, load_correction_config_or_default(root), root=root,
                     name=seeded_name(cost_model.COST_MODEL_NAME, seed), manifest=False)
@@ -132,7 +136,7 @@ def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dic
 def run(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int = 2, data_episodes: int = 100,
         updates: dict | None = None, tune_evaluations: int = 160) -> dict:
     from cstr.controllers import PI_TUNED_FILE, tune_pi
-    from cstr.cost_model import COST_MODEL_NAME, weight_files as cost_files
+    from cstr.cost_model import COST_MODEL_NAME, dynamics_name, weight_files as cost_files
     from cstr.data import generate
     from cstr.training import select_seed, weight_files
 
@@ -171,9 +175,15 @@ def run(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int = 2, data_
         for base in ("bc", "iql"):
             names += weight_files(seeded_name(base, s))
         names += cost_files(seeded_name(COST_MODEL_NAME, s))
+        dynamics_files = cost_files(dynamics_name(seeded_name(COST_MODEL_NAME, s)))
+        names += [name for name in dynamics_files if (root / name).exists()]
     update_manifest(root, names)
     select_seed("bc", seeds, root)
-    select_seed("iql", seeds, root, extra_files=(COST_MODEL_NAME,))
+    # the cost model of the chosen seed follows IQL's choice, with its dynamics model if it has one
+    follows = [COST_MODEL_NAME]
+    if (root / cost_files(dynamics_name(seeded_name(COST_MODEL_NAME, seeds[0])))[0]).exists():
+        follows.append(dynamics_name(COST_MODEL_NAME))
+    select_seed("iql", seeds, root, extra_files=tuple(follows))
     stage("training", started)
 
     started = time.perf_counter()

@@ -97,24 +97,36 @@ register_controller("bc", lambda root=None: load_policy_controller("bc", root))
 register_controller("iql", lambda root=None: load_policy_controller("iql", root))
 
 
-def train_cost_model(target: str = "distill", updates: int | None = None, seed: int = 0, data_root=None,
-                     iql_root=None, iql_name: str = "iql", progress: bool = True, iql_result=None):
-    """Fit the PICNN cost model on the datasets with an IQL agent (see :mod:`cstr.cost_model`):
-    ``iql_result`` (a fresh :class:`cstr.agents.iql.IQLResult`) or else the shipped ``iql_name``."""
+def train_cost_model(target: str = "model", updates: int | None = None, seed: int = 0, data_root=None,
+                     iql_root=None, iql_name: str = "iql", progress: bool = True, iql_result=None,
+                     dynamics_updates: int | None = None, policies=None):
+    """Fit the PICNN cost model on the datasets (see :mod:`cstr.cost_model`). The critic targets
+    read an IQL agent: ``iql_result`` (a fresh :class:`cstr.agents.iql.IQLResult`) or else the
+    shipped ``iql_name``. The ``"model"`` target samples actions around the proposals of
+    ``policies`` (controllers with ``act``; default: the shipped BC and IQL), the ones it will correct."""
     from cstr import cost_model
 
     check_training_seed(seed)
-    if iql_result is not None:
-        agent, reward_scale = iql_result.agent, iql_result.reward_scale
-    else:
-        agent = load_agent(iql_name, iql_root)
-        reward_scale = load_sidecar((default_root() if iql_root is None else Path(iql_root))
-                                    / weight_files(iql_name)[0])["config"]["reward_scale_used"]
+    agent, reward_scale = None, 1.0
+    if target in cost_model.AGENT_TARGETS:
+        if iql_result is not None:
+            agent, reward_scale = iql_result.agent, iql_result.reward_scale
+        else:
+            agent = load_agent(iql_name, iql_root)
+            reward_scale = load_sidecar((default_root() if iql_root is None else Path(iql_root))
+                                        / weight_files(iql_name)[0])["config"]["reward_scale_used"]
     config = cost_model.CostModelConfig(target=target, seed=seed)
     if updates is not None:
         config.num_updates = int(updates)
-    return cost_model.train(agent, training_arrays(root=data_root), config, reward_scale=reward_scale,
-                            progress=progress)
+    if dynamics_updates is not None:
+        config.dynamics_updates = int(dynamics_updates)
+    data = training_arrays(root=data_root)
+    proposals = None
+    if target == "model":
+        if policies is None:
+            policies = [load_policy_controller(name, iql_root) for name in ("bc", "iql")]
+        proposals = [policy.act(data["observations"]) for policy in policies]
+    return cost_model.train(agent, data, config, reward_scale=reward_scale, progress=progress, proposals=proposals)
 
 
 def _train_command(args) -> int:
@@ -145,7 +157,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed (below 1,000,000)")
     parser.add_argument("--out", type=Path, default=None, help="data folder to write into (default: data/)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these sizes)")
-    parser.add_argument("--target", choices=("distill", "td", "reward"), default="distill",
+    parser.add_argument("--target", choices=("model", "distill", "td", "reward"), default="model",
                         help="the PICNN's training target (picnn only; see cstr.cost_model)")
     parser.set_defaults(func=_train_command)
 

@@ -10,11 +10,12 @@ from cstr.reproduce import CONTROLLER_NAMES, run
 
 def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
     stages = run(seeds=[0, 1], episodes=2, root=tmp_path, workers=2, data_episodes=3,
-                 updates={"bc": 20, "iql": 20, "picnn": 20}, tune_evaluations=3)
+                 updates={"bc": 20, "iql": 20, "picnn": 20, "dynamics": 20}, tune_evaluations=3)
     assert set(stages) == {"datasets", "pi-tuned", "training", "evaluation", "results", "total"}
     manifest = read_manifest(tmp_path)
     for name in ("weights/iql.pt", "weights/iql-seed0.pt", "weights/iql-seed1.pt", "weights/picnn-seed1.json",
-                 "weights/picnn.pt", "results/iql_selection.json", "results/evaluation.json",
+                 "weights/picnn.pt", "weights/picnn-dynamics.pt", "weights/picnn-dynamics-seed0.json",
+                 "results/iql_selection.json", "results/evaluation.json",
                  "results/trajectories.npz", "pi_tuned.json", "startup.npz"):
         assert name in manifest, name
     verify_files(tmp_path, list(manifest))

@@ -24,7 +24,8 @@ from cstr.data import load_dataset
 from cstr.envs import core
 from cstr.scenarios import SCENARIO_NAMES
 
-TRAINING_KEYS = ("observations", "actions", "rewards", "next_observations", "terminations", "truncations")
+TRAINING_KEYS = ("observations", "actions", "rewards", "next_observations", "terminations", "truncations",
+                 "states", "next_states")
 
 
 def training_arrays(scenarios=SCENARIO_NAMES, root=None) -> dict[str, np.ndarray]:
