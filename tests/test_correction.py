@@ -135,3 +135,32 @@ def test_corrected_controller_has_the_common_interface():
     assert single.shape == (2,) and batch.shape == (7, 2)
     with pytest.raises(ValueError, match="one action per state"):
         correct(CostSurface(net.export(), observations(3)), actions(2))
+
+
+def test_shipped_cost_model_is_convex_and_its_corrections_descend_within_bounds():
+    """The same properties on the shipped cost model, at dataset states and the shipped settings."""
+    from cstr.agents.common import training_arrays
+    from cstr.cost_model import load_correction_config, load_cost_model
+    from cstr.training import load_policy_controller
+
+    net = load_cost_model().double()
+    data = training_arrays(["grade_up"])
+    rows = np.random.default_rng(30).choice(len(data["observations"]), size=MIDPOINT_TRIPLES // 2, replace=False)
+    s = torch.tensor(data["observations"][rows], dtype=torch.float64)
+    a1 = torch.tensor(actions(len(rows), seed=31))
+    a2 = torch.tensor(actions(len(rows), seed=32))
+    with torch.no_grad():
+        middle = net(s, (a1 + a2) / 2)
+        chord = (net(s, a1) + net(s, a2)) / 2
+    violation = ((middle - chord) / (1.0 + torch.maximum(middle.abs(), chord.abs()))).max().item()
+    assert violation <= 1e-12, f"shipped cost: midpoint inequality violated by {violation:.3e}"
+
+    config = load_correction_config()
+    obs = data["observations"][rows[:2000]].astype(float)
+    start = load_policy_controller("iql").act(obs)
+    surface = CostSurface(net.export(), obs)
+    result = correct(surface, start, config, record=True)
+    assert np.all(np.diff(result.costs, axis=0) <= 0.0), "the shipped cost increased along a correction"
+    assert np.all(result.actions >= SPACE.low) and np.all(result.actions <= SPACE.high)
+    unit_move = np.abs(surface.to_unit(result.actions) - surface.to_unit(start))
+    assert np.all(unit_move <= config.trust_region + 1e-12)
