@@ -11,11 +11,14 @@ touches the plant.
     errors over L intervals while holding ``a``, from the logged full state
     ``x``. The PICNN, which sees only the observation, is regressed on
     ``C_L(x, a) - C_L(x, a_data)`` **and its action gradient** (Sobolev
-    training: the gradient is what a correction follows) at the dataset's
-    actions perturbed by Gaussian noise of several scales and at uniformly
-    drawn actions, and at the actions of the policies it will correct (BC's
-    and IQL's), perturbed the same way: a correction starts there, so that is
-    where its slope must be right. Needs no critic.
+    training: the gradient is what a correction follows). Each sample's
+    gradient error is weighted by ``1 / (|grad|^2 + floor)``, so the small
+    slopes near the grade, which decide the steady-state offset, are fitted
+    as closely, relatively, as the large ones of the transients. Actions
+    are sampled around the dataset's and around the proposals of the
+    policies it will correct (BC's and IQL's; a correction starts there),
+    perturbed by Gaussian noise of several scales, and uniformly over the
+    box. Needs no critic.
 
 ``"distill"``
     Distil IQL's critic (:mod:`cstr.agents.iql`): regress ``c(s, a)`` on
@@ -68,7 +71,7 @@ class CostModelConfig:
     state_hidden: int = 64
     learning_rate: float = 1e-3
     batch_size: int = 256
-    num_updates: int = 8_000
+    num_updates: int = 16_000
     perturbation_std: float = 0.2  # normalised action units
     uniform_fraction: float = 0.25  # share of uniformly drawn actions ("distill")
     perturbed_fraction: float = 0.5  # share of perturbed dataset actions ("distill")
@@ -78,6 +81,7 @@ class CostModelConfig:
     horizon: int = 6  # H, control intervals the action is held (3 h)
     discount: float = 0.97
     gradient_weight: float = 1.0  # weight of the action-gradient term of the loss
+    gradient_floor: float = 0.02  # of the mean squared slope: below it, a slope's error counts in absolute terms
     noise_scales: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)  # perturbations of the dataset's actions
     dynamics_updates: int = 10_000
 
@@ -214,8 +218,10 @@ def _train_on_model(data, config: CostModelConfig, progress: bool, dynamics: Dyn
         return rows, unit
 
     rows, unit = draw(4096)  # the scale of the targets, from one large draw
-    calibration, _ = _model_targets(model_of_plant, normaliser, x_all[rows], setpoints[rows], a_all[rows], unit, config)
+    calibration, calibration_gradient = _model_targets(model_of_plant, normaliser, x_all[rows], setpoints[rows],
+                                                       a_all[rows], unit, config)
     target_std = float(calibration.std().clamp_min(1e-8))
+    floor = config.gradient_floor * float((calibration_gradient / target_std).pow(2).sum(1).mean())
 
     model = PICNN(normaliser, hidden=config.hidden, layers=config.layers, state_hidden=config.state_hidden)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
@@ -230,7 +236,9 @@ def _train_on_model(data, config: CostModelConfig, progress: bool, dynamics: Dyn
         predicted = model.forward_normalised(s_all[rows], unit)
         (gradient,) = torch.autograd.grad(predicted.sum(), unit, create_graph=True)
         value_loss = ((predicted - target / target_std) ** 2).mean()
-        gradient_loss = ((gradient - target_gradient / target_std) ** 2).mean()
+        # relative precision: near the grade the slopes are small, and they decide the offset
+        weight = 1.0 / ((target_gradient / target_std).pow(2).sum(1) + floor)
+        gradient_loss = (weight[:, None] / weight.mean() * (gradient - target_gradient / target_std) ** 2).mean()
         loss = value_loss + config.gradient_weight * gradient_loss
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
