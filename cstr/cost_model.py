@@ -278,7 +278,7 @@ def save(result: CostModelResult, correction: CorrectionConfig, root=None, name:
         written += [model_pt, model_json]
     if manifest:
         update_manifest(root, written)
-    return [root / name for name in written]
+    return [root / file for file in written]
 
 
 def load_cost_model(root=None, name: str = COST_MODEL_NAME) -> PICNN:
