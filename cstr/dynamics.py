@@ -5,8 +5,8 @@ what an action *does*, something neither the logged actions nor a critic
 trained on them pins down: the PI controllers that wrote the data chose
 their actions from the state, so along the data the action and the state
 move together, and a critic can credit the action with the state's effect
-(chapter 5 shows IQL's critic preferring a hotter jacket even at the
-steady state of the grade). A one-step model of the plant's response does
+(chapter 5 shows IQL's critic preferring another jacket temperature even
+at the steady state of a grade). A one-step model of the plant's response does
 not have that problem when its input is the **full state**: given the
 state, the next state depends on the action alone, whatever chose it, and
 the randomised PI tunings move the action around each state enough to
