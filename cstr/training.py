@@ -151,13 +151,15 @@ def _train_command(args) -> int:
 
 
 def register(subparsers) -> None:
+    from cstr.cost_model import TARGETS, CostModelConfig
+
     parser = subparsers.add_parser("train", help="train BC or IQL on the shipped datasets and ship the weights")
     parser.add_argument("algorithm", choices=ALGORITHMS)
     parser.add_argument("--updates", type=int, default=None, help="gradient updates (default: the config's)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (below 1,000,000)")
     parser.add_argument("--out", type=Path, default=None, help="data folder to write into (default: data/)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these sizes)")
-    parser.add_argument("--target", choices=("model", "distill", "td", "reward"), default="model",
+    parser.add_argument("--target", choices=TARGETS, default=CostModelConfig().target,
                         help="the PICNN's training target (picnn only; see cstr.cost_model)")
     parser.set_defaults(func=_train_command)
 
