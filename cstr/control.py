@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cstr import portable_math
 from cstr.envs import core
 from cstr.model import DEFAULT_PARAMETERS, ReactorParameters
 from cstr.scenarios import CONTROL_INTERVAL
@@ -127,7 +128,7 @@ def sample_tuning(rng: np.random.Generator, ranges: dict = TUNING_RANGES) -> PIT
     values = {}
     for name in ("polymer_gain", "polymer_integral_time", "temperature_gain", "temperature_integral_time"):
         low, high = ranges[name]
-        values[name] = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+        values[name] = float(portable_math.exp(rng.uniform(portable_math.log(low), portable_math.log(high))))
     return PITuning(**values)
 
 

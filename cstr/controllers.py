@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from cstr import portable_math
 from cstr.control import TUNING_RANGES, PIController, PITuning, RandomisedPI, rollout
 from cstr.scenarios import SCENARIO_NAMES
 
@@ -93,13 +94,13 @@ def tune_pi(start: PITuning | None = None, seeds=None, max_evaluations: int = 16
     seeds = list(range(TUNING_SEED_START, TUNING_SEED_START + TUNING_EPISODES)) if seeds is None else list(seeds)
 
     def objective(log_values):
-        return -mean_return(PITuning.from_array(np.exp(log_values)), seeds=seeds)
+        return -mean_return(PITuning.from_array(portable_math.exp(log_values)), seeds=seeds)
 
     began = time.perf_counter()
-    bounds = [tuple(np.log(TUNING_RANGES[name])) for name in start.to_dict()]
-    result = minimize(objective, np.log(start.as_array()), method="Nelder-Mead", bounds=bounds,
+    bounds = [tuple(portable_math.log(TUNING_RANGES[name])) for name in start.to_dict()]
+    result = minimize(objective, portable_math.log(start.as_array()), method="Nelder-Mead", bounds=bounds,
                       options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-3})
-    tuning = PITuning.from_array(np.exp(result.x))
+    tuning = PITuning.from_array(portable_math.exp(result.x))
     return {
         "tuning": tuning.to_dict(),
         "objective": "mean total reward over the three scenarios (joint)",

@@ -30,6 +30,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import brentq
 
+from cstr import portable_math
+
 STATE_NAMES = ("monomer", "initiator", "radicals", "polymer", "temperature")
 STATE_UNITS = ("kg/m3", "kg/m3", "mol/m3", "kg/m3", "K")
 INPUT_NAMES = ("initiator_feed", "coolant_temperature")
@@ -115,9 +117,9 @@ def residence_time(initiator_feed=0.0, params: ReactorParameters = DEFAULT_PARAM
 def rate_constants(temperature, params: ReactorParameters = DEFAULT_PARAMETERS):
     """Arrhenius rate constants (k_d [1/s], k_p [m3/(mol s)], k_t [m3/(mol s)])."""
     inv_rt = 1.0 / (params.gas_constant * np.asarray(temperature, dtype=float))
-    k_d = params.decomposition_prefactor * np.exp(-params.decomposition_activation * inv_rt)
-    k_p = params.propagation_prefactor * np.exp(-params.propagation_activation * inv_rt)
-    k_t = params.termination_prefactor * np.exp(-params.termination_activation * inv_rt)
+    k_d = params.decomposition_prefactor * portable_math.exp(-params.decomposition_activation * inv_rt)
+    k_p = params.propagation_prefactor * portable_math.exp(-params.propagation_activation * inv_rt)
+    k_t = params.termination_prefactor * portable_math.exp(-params.termination_activation * inv_rt)
     return k_d, k_p, k_t
 
 

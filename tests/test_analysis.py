@@ -230,6 +230,6 @@ def test_grade_table_rows_are_consistent_with_the_model():
 
 # -- environments ------------------------------------------------------------------
 
-def test_vector_and_single_environments_agree():
-    worst = analysis.vector_single_agreement("grade_up", num_envs=3, steps=8)
+def test_environment_agrees_with_the_scipy_reference_integrator():
+    worst = analysis.reference_agreement("grade_up", num_envs=3, steps=8)
     assert 0.0 < worst < AGREEMENT_TOLERANCE

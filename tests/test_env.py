@@ -13,7 +13,7 @@ from cstr.envs import core
 from cstr.envs.polymer_cstr import PolymerCSTREnv
 from cstr.model import STATE_NAMES
 from cstr.scenarios import HORIZON, SCENARIO_NAMES, TEMPERATURE_LIMIT
-from cstr.simulate import AGREEMENT_TOLERANCE, IntegrationError, relative_error
+from cstr.simulate import AGREEMENT_TOLERANCE, STATUS_SOLVER_FAILURE, relative_error
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -67,6 +67,9 @@ def test_environment_follows_the_golden_trajectory(scenario):
         golden = {key: data[key] for key in data.files}
     env = PolymerCSTREnv(scenario)
     env.reset(seed=20240)
+    # Exact on purpose: the initial state is claimed bit-identical on every x86-64 CPU
+    # (cstr.portable_math); test_portability.py checks the claim under other CPU settings.
+    # The trajectory is compared within the integrators' tolerance: the golden one is Radau's.
     assert np.array_equal(env._state, golden["states"][0])
     for k, action in enumerate(golden["actions"][:40]):
         _, reward, terminated, truncated, info = env.step(action)
@@ -134,10 +137,10 @@ def test_solver_failure_ends_the_episode_with_a_reason(monkeypatch):
     env.reset(seed=3)
     before = env._state.copy()
 
-    def failing(*args, **kwargs):
-        raise IntegrationError("forced failure")
+    def failing(states, *args, **kwargs):
+        return np.full_like(states, np.nan), np.full(len(states), STATUS_SOLVER_FAILURE, dtype=np.int8)
 
-    monkeypatch.setattr("cstr.envs.polymer_cstr.integrate_interval", failing)
+    monkeypatch.setattr("cstr.envs.polymer_cstr.advance_batch", failing)
     obs, reward, terminated, truncated, info = env.step(np.array([1.0, 330.0]))
     assert terminated and info["termination_reason"] == "solver_failure"
     assert np.all(np.isfinite(obs)) and np.isfinite(reward)
@@ -159,7 +162,7 @@ def test_step_before_reset_is_refused():
 # ---------------------------------------------------------------- vector env
 
 @pytest.mark.parametrize("scenario", SCENARIO_NAMES)
-def test_vector_env_starts_where_single_envs_start_and_agrees_with_them(scenario):
+def test_vector_env_and_single_envs_follow_the_same_trajectories_to_the_bit(scenario):
     num_envs, seed = 3, 100
     venv = make_vec(num_envs, scenario)
     obs, vinfo = venv.reset(seed=seed)
@@ -169,16 +172,16 @@ def test_vector_env_starts_where_single_envs_start_and_agrees_with_them(scenario
         np.testing.assert_array_equal(obs[i], single_obs)
         np.testing.assert_array_equal(state_vector(vinfo, i), state_vector(info))
     rng = np.random.default_rng(0)
-    worst = 0.0
     for k in range(40):
         actions = np.column_stack([rng.uniform(0.5, 1.5, num_envs), rng.uniform(330, 340, num_envs)])
-        _, rewards, terminated, truncated, vinfo = venv.step(actions)
+        obs, rewards, terminated, truncated, vinfo = venv.step(actions)
         for i, env in enumerate(singles):
-            _, reward, term, trunc, info = env.step(actions[i])
-            worst = max(worst, relative_error(state_vector(vinfo, i), state_vector(info)).max())
-            assert reward == pytest.approx(rewards[i], rel=1e-3, abs=1e-6)
+            single_obs, reward, term, trunc, info = env.step(actions[i])
+            # same integrator, each episode on its own adaptive step: equal bits, not just close
+            np.testing.assert_array_equal(state_vector(vinfo, i), state_vector(info))
+            np.testing.assert_array_equal(obs[i], single_obs)
+            assert reward == rewards[i]
             assert term == terminated[i] and trunc == truncated[i]
-    assert worst < AGREEMENT_TOLERANCE
 
 
 def test_vector_env_terminates_rows_independently_and_autoresets():

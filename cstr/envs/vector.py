@@ -4,10 +4,10 @@
 vectorization_mode="vector_entry_point", scenario=...)`` returns
 :class:`PolymerCSTRVectorEnv`. Sub-environment ``i`` after ``reset(seed=s)``
 starts exactly where :class:`~cstr.envs.polymer_cstr.PolymerCSTREnv` starts
-after ``reset(seed=s + i)``; under the same actions it follows the same
-trajectory to within :data:`cstr.simulate.AGREEMENT_TOLERANCE` (relative,
-every state): the two integrate the same model with different integrators
-(:func:`cstr.simulate.advance_batch` here, SciPy's LSODA there).
+after ``reset(seed=s + i)``, and under the same actions it follows the same
+trajectory to the bit: both integrate with :func:`cstr.simulate.advance_batch`,
+which treats every episode on its own (its own adaptive step), so a batch
+gives each episode what it would get alone.
 
 The robustness options (``measurement_noise``, ``parameter_factors``,
 ``feed_temperature_step``) mean what they mean for the single environment;
