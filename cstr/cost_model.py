@@ -334,12 +334,23 @@ def validation_returns(controllers: dict, scenarios=None, episodes: int = 20,
 # The shipped corrected controllers
 
 def load_corrected_controller(policy_name: str, root=None):
-    """``policy_name`` ("bc" or "iql") with its actions corrected on the shipped cost model."""
-    from cstr.correction import CorrectedController
-    from cstr.training import load_policy_controller
+    """``policy_name`` ("bc" or "iql") with its actions corrected on the cost model trained with it.
 
-    return CorrectedController(load_policy_controller(policy_name, root), load_cost_model(root),
-                               load_correction_config(root), name=f"{policy_name}+")
+    The canonical policy is one training seed's (chosen on validation seeds);
+    its cost model is the one trained on the same seed (``picnn-seed<s>``),
+    so that ``bc+`` and ``iql+`` are the pairs chapter 7 evaluates. Without
+    a selection record (a data folder trained by hand), the shipped ``picnn``.
+    """
+    from cstr.correction import CorrectedController
+    from cstr.training import chosen_training_seed, load_policy_controller
+
+    root = default_root() if root is None else Path(root)
+    seed = chosen_training_seed(policy_name, root)
+    cost_name = COST_MODEL_NAME if seed is None else f"{COST_MODEL_NAME}-seed{seed}"
+    if not (root / weight_files(cost_name)[0]).exists():
+        cost_name = COST_MODEL_NAME
+    return CorrectedController(load_policy_controller(policy_name, root), load_cost_model(root, cost_name),
+                               load_correction_config(root, cost_name), name=f"{policy_name}+")
 
 
 def _register_corrected() -> None:

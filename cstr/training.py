@@ -164,6 +164,23 @@ def register(subparsers) -> None:
     parser.set_defaults(func=_train_command)
 
 
+def selection_file(algorithm: str) -> str:
+    """Where :func:`select_seed` records its choice, relative to the data folder."""
+    return f"results/{algorithm}_selection.json"
+
+
+def chosen_training_seed(algorithm: str, root=None) -> int | None:
+    """The training seed shipped as the canonical ``algorithm`` (verified record), ``None`` without a record."""
+    import json
+
+    root = default_root() if root is None else Path(root)
+    name = selection_file(algorithm)
+    if not (root / name).exists():
+        return None
+    verify_files(root, [name])
+    return int(json.loads((root / name).read_text(encoding="utf-8"))["chosen_seed"])
+
+
 def select_seed(algorithm: str, seeds, root=None, episodes: int = 30, extra_files=()) -> dict:
     """Choose the training seed of ``algorithm`` on validation seeds and ship it as the canonical one.
 
@@ -197,6 +214,6 @@ def select_seed(algorithm: str, seeds, root=None, episodes: int = 30, extra_file
     record = {"algorithm": algorithm, "seeds": seeds, "chosen_seed": best, "episodes": episodes,
               "validation_seed_start": VALIDATION_SEED_START, "validation_returns": returns,
               "criterion": "highest mean total reward over the three scenarios on validation seeds"}
-    write_json(root / "results" / f"{algorithm}_selection.json", record)
-    update_manifest(root, copied + [f"results/{algorithm}_selection.json"])
+    write_json(root / selection_file(algorithm), record)
+    update_manifest(root, copied + [selection_file(algorithm)])
     return record
