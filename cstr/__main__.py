@@ -13,6 +13,7 @@ import sys
 COMMAND_MODULES = [
     "cstr.benchmark",
     "cstr.data",
+    "cstr.verification",
     "cstr.controllers",
     "cstr.minari_export",
     "cstr.evaluation",
