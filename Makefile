@@ -2,8 +2,10 @@
 #
 #   make book   install into .venv, execute every chapter (full mode),
 #               build the HTML book into _build/html
-#   make test   install, unit tests, every chapter in quick mode, the
-#               book build with warnings as errors, then the browser test
+#   make test   install, ruff (lint and format), the import layers
+#               (lint-imports), the API page up to date, unit tests, every
+#               chapter in quick mode, the book build with warnings as
+#               errors, then the browser test
 #               (every page in headless Chromium; screenshots of every
 #               chapter in artifacts/screenshots/)
 #   make chromium  install Debian's chromium if /usr/bin/chromium is missing
@@ -21,6 +23,8 @@ JB_FLAGS := -W -n --keep-going
 # The browser test drives Debian's chromium through the playwright package
 # (never `playwright install`, which downloads a browser of its own).
 CHROMIUM := /usr/bin/chromium
+# What ruff checks and formats (configured in pyproject.toml); lint-imports checks cstr's layers.
+LINTED := cstr tests scripts book/_ext
 
 .PHONY: help venv chromium book test clean
 
@@ -58,6 +62,10 @@ book: venv
 test: export OMP_NUM_THREADS := 1
 test: export MPLBACKEND := Agg
 test: venv chromium
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/write_api_page.py --check
 	$(PY) -m pytest -q -m "not browser"
 	$(PY) scripts/run_chapters.py --mode quick
 	rm -rf _build/html

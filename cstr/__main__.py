@@ -11,19 +11,22 @@ import importlib
 import sys
 
 COMMAND_MODULES = [
-    "cstr.benchmark",
-    "cstr.data",
-    "cstr.verification",
-    "cstr.controllers",
-    "cstr.minari_export",
-    "cstr.evaluation",
-    "cstr.training",
-    "cstr.benchmark_iql",
-    "cstr.benchmark_correction",
-    "cstr.comparison",
-    "cstr.reproduce",
-    "cstr.cost_model",
+    # in pipeline order: data, control, training, selection, evaluation, the whole comparison, benchmarks
+    "cstr.data.generation",
+    "cstr.data.verification",
+    "cstr.data.minari_export",
+    "cstr.control.pi_tuning",
+    "cstr.experiments.train",
+    "cstr.experiments.selection",
+    "cstr.experiments.evaluation",
+    "cstr.experiments.reproduce",
+    "cstr.experiments.comparison",
+    "cstr.experiments.benchmark_simulation",
+    "cstr.experiments.benchmark_iql",
+    "cstr.experiments.benchmark_correction",
 ]
+"""The modules that own a command. Imported by name when the parser is built, so that this module
+stays the top of the import graph without importing torch or CasADi merely to be imported."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cstr.agents.common import DeterministicPolicy, LossLog, Normaliser, seed_everything
+from cstr.agents.nn import DeterministicPolicy, LossLog, Normaliser, seed_everything
 
 
 @dataclass

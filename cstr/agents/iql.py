@@ -52,7 +52,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from cstr.agents.common import LossLog, Normaliser, mlp, seed_everything
+from cstr.agents.nn import LossLog, Normaliser, mlp, seed_everything
 from cstr.envs import core
 
 OBS_DIM = len(core.OBSERVATION_NAMES)
@@ -223,11 +223,17 @@ def train(data: dict[str, np.ndarray], config: IQLConfig = IQLConfig(), progress
         agent.update_target()
         with torch.no_grad():
             mean_value = agent.value(s).mean().item()
-        means = log.add(step, value_loss=value_loss.item(), q_loss=q_loss.item(), policy_loss=policy_loss.item(),
-                        mean_value=mean_value)
+        means = log.add(
+            step,
+            value_loss=value_loss.item(),
+            q_loss=q_loss.item(),
+            policy_loss=policy_loss.item(),
+            mean_value=mean_value,
+        )
         if means:
-            steps.set_postfix(v=f"{means['value_loss']:.3f}", q=f"{means['q_loss']:.3f}",
-                              pi=f"{means['policy_loss']:.3f}")
+            steps.set_postfix(
+                v=f"{means['value_loss']:.3f}", q=f"{means['q_loss']:.3f}", pi=f"{means['policy_loss']:.3f}"
+            )
     return IQLResult(agent.eval(), config, scale, log.history)
 
 

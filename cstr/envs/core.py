@@ -10,8 +10,8 @@ import numbers
 import numpy as np
 from gymnasium import spaces
 
-from cstr.model import DEFAULT_PARAMETERS, STATE_NAMES, ReactorParameters
-from cstr.scenarios import GRADES
+from cstr.plant.model import DEFAULT_PARAMETERS, SECONDS_PER_HOUR, STATE_NAMES, ReactorParameters
+from cstr.plant.scenarios import GRADES
 
 OBSERVATION_NAMES = (
     "polymer",
@@ -28,7 +28,9 @@ POLYMER_SCALE = abs(GRADES[1].polymer - GRADES[0].polymer)
 TEMPERATURE_SCALE = abs(GRADES[1].temperature - GRADES[0].temperature)
 """Normalising scale of the temperature error [K]: the distance between the grades."""
 POLYMER_WEIGHT = 1.0
+"""Weight of the squared, normalised polymer error in the reward."""
 TEMPERATURE_WEIGHT = 1.0
+"""Weight of the squared, normalised temperature error in the reward."""
 ERROR_CLIP = 5.0
 """Normalised errors are clipped at this many scales, so the per-step reward is bounded."""
 WORST_STEP_REWARD = -(POLYMER_WEIGHT + TEMPERATURE_WEIGHT) * ERROR_CLIP**2
@@ -68,13 +70,15 @@ def validate_actions(action, batch: int | None) -> np.ndarray:
         raise TypeError(f"action must be numeric, got an array of dtype {array.dtype}")
     expected = (2,) if batch is None else (batch, 2)
     if array.shape != expected:
-        raise ValueError(f"action must have shape {expected} (initiator feed kg/h, coolant temperature K), "
-                         f"got shape {array.shape}")
+        raise ValueError(
+            f"action must have shape {expected} (initiator feed kg/h, coolant temperature K), got shape {array.shape}"
+        )
     array = array.astype(np.float64)
     if not np.all(np.isfinite(array)):
         bad = np.argwhere(~np.isfinite(array)).tolist()
-        raise ValueError(f"action contains NaN or infinite entries at {bad}: {action!r}; "
-                         "a controller must output finite inputs")
+        raise ValueError(
+            f"action contains NaN or infinite entries at {bad}: {action!r}; a controller must output finite inputs"
+        )
     return array
 
 
@@ -98,19 +102,23 @@ def clip_actions(actions: np.ndarray, params: ReactorParameters = DEFAULT_PARAME
     return clipped, np.any(clipped != actions, axis=-1)
 
 
-def make_observation(states: np.ndarray, setpoints: np.ndarray, previous_actions: np.ndarray,
-                     space: spaces.Box) -> np.ndarray:
+def make_observation(
+    states: np.ndarray, setpoints: np.ndarray, previous_actions: np.ndarray, space: spaces.Box
+) -> np.ndarray:
     """Observation rows ``[..., 6]`` (float32) from states ``[..., 5]``; clipped into the space."""
     polymer = states[..., 3]
     temperature = states[..., 4]
-    observation = np.stack([
-        polymer,
-        temperature,
-        setpoints[..., 0] - polymer,
-        setpoints[..., 1] - temperature,
-        previous_actions[..., 0],
-        previous_actions[..., 1],
-    ], axis=-1)
+    observation = np.stack(
+        [
+            polymer,
+            temperature,
+            setpoints[..., 0] - polymer,
+            setpoints[..., 1] - temperature,
+            previous_actions[..., 0],
+            previous_actions[..., 1],
+        ],
+        axis=-1,
+    )
     return np.clip(observation, space.low, space.high).astype(np.float32)
 
 
@@ -136,10 +144,11 @@ def named_setpoint(setpoints: np.ndarray) -> dict:
 # Robustness options: measurement noise, plant-model mismatch, a feed-temperature step.
 # Both environments take them as constructor arguments with the same meaning.
 
+
 def plant_parameters(params: ReactorParameters, parameter_factors: dict | None) -> ReactorParameters:
     """``params`` with each named field multiplied by its factor (plant-model mismatch).
 
-    ``parameter_factors`` maps :class:`cstr.model.ReactorParameters` field
+    ``parameter_factors`` maps :class:`cstr.plant.model.ReactorParameters` field
     names to positive factors, e.g. ``{"jacket_ua": 0.8,
     "propagation_prefactor": 1.2}``. ``None`` or ``{}`` returns ``params``.
     """
@@ -163,8 +172,10 @@ def check_measurement_noise(measurement_noise) -> np.ndarray | None:
         return None
     noise = np.asarray(measurement_noise, dtype=np.float64)
     if noise.shape != (2,) or not np.all(np.isfinite(noise)) or np.any(noise < 0.0):
-        raise ValueError("measurement_noise must be two non-negative standard deviations "
-                         f"(polymer kg/m3, temperature K), got {measurement_noise!r}")
+        raise ValueError(
+            "measurement_noise must be two non-negative standard deviations "
+            f"(polymer kg/m3, temperature K), got {measurement_noise!r}"
+        )
     return None if not np.any(noise > 0.0) else noise
 
 
@@ -175,8 +186,7 @@ def check_feed_temperature_step(feed_temperature_step) -> tuple[float, float] | 
     try:
         time_h, change = (float(v) for v in feed_temperature_step)
     except (TypeError, ValueError):
-        raise ValueError("feed_temperature_step must be (time h, change K), "
-                         f"got {feed_temperature_step!r}") from None
+        raise ValueError(f"feed_temperature_step must be (time h, change K), got {feed_temperature_step!r}") from None
     if not (np.isfinite(time_h) and np.isfinite(change)) or time_h < 0.0:
         raise ValueError(f"feed_temperature_step must be (time h >= 0, finite change K), got {feed_temperature_step!r}")
     return time_h, change
@@ -194,7 +204,7 @@ def step_is_disturbed(steps, interval: float, feed_temperature_step) -> np.ndarr
     steps = np.asarray(steps)
     if feed_temperature_step is None:
         return np.zeros(steps.shape, dtype=bool)
-    return steps * interval / 3600.0 >= feed_temperature_step[0] - 1e-9
+    return steps * interval / SECONDS_PER_HOUR >= feed_temperature_step[0] - 1e-9
 
 
 def measured_states(states: np.ndarray, noise: np.ndarray | None) -> np.ndarray:

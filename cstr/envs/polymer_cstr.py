@@ -6,9 +6,9 @@ import gymnasium as gym
 import numpy as np
 
 from cstr.envs import core
-from cstr.model import DEFAULT_PARAMETERS, ReactorParameters
-from cstr.scenarios import CONTROL_INTERVAL, HORIZON, TEMPERATURE_LIMIT, get_scenario
-from cstr.simulate import INITIAL_STEP, STATUS_MESSAGES, STATUS_OK, advance_batch
+from cstr.plant.model import DEFAULT_PARAMETERS, SECONDS_PER_HOUR, ReactorParameters
+from cstr.plant.scenarios import CONTROL_INTERVAL, HORIZON, TEMPERATURE_LIMIT, get_scenario
+from cstr.plant.simulate import INITIAL_STEP, STATUS_MESSAGES, STATUS_OK, advance_batch
 
 
 class PolymerCSTREnv(gym.Env):
@@ -59,15 +59,15 @@ class PolymerCSTREnv(gym.Env):
 
     ## Transition Dynamics
 
-    The five balances of :mod:`cstr.model` (monomer, initiator, radicals,
+    The five balances of :mod:`cstr.plant.model` (monomer, initiator, radicals,
     polymer, energy) are integrated over one 1800 s interval by the compiled
     Rosenbrock method of the vector environment
-    (:func:`cstr.simulate.advance_batch`, RODAS4) at ``rtol=1e-7`` and
-    per-state absolute tolerances (:data:`cstr.simulate.ATOL`). Sub-environment
+    (:func:`cstr.plant.simulate.advance_batch`, RODAS4) at ``rtol=1e-7`` and
+    per-state absolute tolerances (:data:`cstr.plant.simulate.ATOL`). Sub-environment
     ``i`` of the vector environment reset with ``seed`` and this environment
     reset with ``seed + i`` give the same bits, and so does every x86-64 CPU
-    (:mod:`cstr.portable_math`). SciPy's LSODA
-    (:func:`cstr.simulate.integrate_interval`) is the independent reference
+    (:mod:`cstr.plant.portable_math`). SciPy's LSODA
+    (:func:`cstr.plant.simulate.integrate_interval`) is the independent reference
     the tests and chapter 1 check it against.
 
     ## Reward
@@ -102,7 +102,7 @@ class PolymerCSTREnv(gym.Env):
     ```
 
     * ``scenario``: ``"startup"``, ``"grade_down"`` or ``"grade_up"``.
-    * ``params``: a :class:`cstr.model.ReactorParameters` (plant variations).
+    * ``params``: a :class:`cstr.plant.model.ReactorParameters` (plant variations).
     * ``horizon``: steps per episode (default 200); the registration sets
       ``max_episode_steps`` to the same value.
 
@@ -143,9 +143,16 @@ class PolymerCSTREnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, scenario: str = "startup", params: ReactorParameters = DEFAULT_PARAMETERS,
-                 horizon: int = HORIZON, render_mode: str | None = None, measurement_noise=None,
-                 parameter_factors: dict | None = None, feed_temperature_step=None):
+    def __init__(
+        self,
+        scenario: str = "startup",
+        params: ReactorParameters = DEFAULT_PARAMETERS,
+        horizon: int = HORIZON,
+        render_mode: str | None = None,
+        measurement_noise=None,
+        parameter_factors: dict | None = None,
+        feed_temperature_step=None,
+    ):
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r} is not supported; this environment does not render")
         self.scenario = get_scenario(scenario)
@@ -173,14 +180,13 @@ class PolymerCSTREnv(gym.Env):
     def _observation(self) -> np.ndarray:
         if self.measurement_noise is not None:
             self._noise = self.np_random.standard_normal(2) * self.measurement_noise
-        return core.make_observation(self.measured_state, self.setpoint, self._previous_action,
-                                     self.observation_space)
+        return core.make_observation(self.measured_state, self.setpoint, self._previous_action, self.observation_space)
 
     def _info(self, action_clipped: bool = False, reason: str = "") -> dict:
         return {
             "state": core.named_state(self._state),
             "setpoint": core.named_setpoint(self.setpoint),
-            "time": self._steps * self.interval / 3600.0,
+            "time": self._steps * self.interval / SECONDS_PER_HOUR,
             "action_clipped": bool(action_clipped),
             "termination_reason": reason,
         }
@@ -200,8 +206,9 @@ class PolymerCSTREnv(gym.Env):
         reason = ""
         disturbed = core.step_is_disturbed(self._steps, self.interval, self.feed_temperature_step)
         plant = self._disturbed_params if disturbed else self.params
-        new_states, status = advance_batch(self._state[None], applied[None], self.interval, plant,
-                                           step_hints=self._step_hint)
+        new_states, status = advance_batch(
+            self._state[None], applied[None], self.interval, plant, step_hints=self._step_hint
+        )
         if status[0] == STATUS_OK:
             self._state = new_states[0]
         else:  # the state stays the last good one

@@ -5,7 +5,7 @@ vectorization_mode="vector_entry_point", scenario=...)`` returns
 :class:`PolymerCSTRVectorEnv`. Sub-environment ``i`` after ``reset(seed=s)``
 starts exactly where :class:`~cstr.envs.polymer_cstr.PolymerCSTREnv` starts
 after ``reset(seed=s + i)``, and under the same actions it follows the same
-trajectory to the bit: both integrate with :func:`cstr.simulate.advance_batch`,
+trajectory to the bit: both integrate with :func:`cstr.plant.simulate.advance_batch`,
 which treats every episode on its own (its own adaptive step), so a batch
 gives each episode what it would get alone.
 
@@ -26,9 +26,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from cstr.envs import core
-from cstr.model import DEFAULT_PARAMETERS, ReactorParameters
-from cstr.scenarios import CONTROL_INTERVAL, HORIZON, TEMPERATURE_LIMIT, get_scenario
-from cstr.simulate import INITIAL_STEP, STATUS_MESSAGES, STATUS_OK, advance_batch
+from cstr.plant.model import DEFAULT_PARAMETERS, SECONDS_PER_HOUR, ReactorParameters
+from cstr.plant.scenarios import CONTROL_INTERVAL, HORIZON, TEMPERATURE_LIMIT, get_scenario
+from cstr.plant.simulate import INITIAL_STEP, STATUS_MESSAGES, STATUS_OK, advance_batch
 
 
 class PolymerCSTRVectorEnv(VectorEnv):
@@ -42,9 +42,18 @@ class PolymerCSTRVectorEnv(VectorEnv):
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int = 1, scenario: str = "startup", params: ReactorParameters = DEFAULT_PARAMETERS,
-                 max_episode_steps: int = HORIZON, horizon: int | None = None, render_mode: str | None = None,
-                 measurement_noise=None, parameter_factors: dict | None = None, feed_temperature_step=None):
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scenario: str = "startup",
+        params: ReactorParameters = DEFAULT_PARAMETERS,
+        max_episode_steps: int = HORIZON,
+        horizon: int | None = None,
+        render_mode: str | None = None,
+        measurement_noise=None,
+        parameter_factors: dict | None = None,
+        feed_temperature_step=None,
+    ):
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r} is not supported; this environment does not render")
         if int(num_envs) < 1:
@@ -94,21 +103,26 @@ class PolymerCSTRVectorEnv(VectorEnv):
         if self.measurement_noise is not None:
             for index in range(self.num_envs):
                 self._noise[index] = self._generators[index].standard_normal(2) * self.measurement_noise
-        return core.make_observation(self.measured_states, self.setpoints, self._previous_actions,
-                                     self.single_observation_space)
+        return core.make_observation(
+            self.measured_states, self.setpoints, self._previous_actions, self.single_observation_space
+        )
 
     def _infos(self, clipped: np.ndarray, reasons: np.ndarray) -> dict:
         return {
             "state": core.named_state(self._states),
             "setpoint": core.named_setpoint(self.setpoints),
-            "time": self._steps * self.interval / 3600.0,
+            "time": self._steps * self.interval / SECONDS_PER_HOUR,
             "action_clipped": clipped,
             "termination_reason": reasons,
         }
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if seed is not None:
-            seeds = list(seed) if isinstance(seed, (list, tuple, np.ndarray)) else [int(seed) + i for i in range(self.num_envs)]
+            seeds = (
+                list(seed)
+                if isinstance(seed, (list, tuple, np.ndarray))
+                else [int(seed) + i for i in range(self.num_envs)]
+            )
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} sub-environments")
             self._generators = [seeding.np_random(int(s))[0] for s in seeds]
@@ -125,11 +139,18 @@ class PolymerCSTRVectorEnv(VectorEnv):
             self._reset_one(index)
         running = ~resetting
         disturbed = core.step_is_disturbed(self._steps, self.interval, self.feed_temperature_step)
-        new_states, status = advance_batch(self._states, applied, self.interval, self.params,
-                                           step_hints=self._step_hints, active=running & ~disturbed)
+        new_states, status = advance_batch(
+            self._states, applied, self.interval, self.params, step_hints=self._step_hints, active=running & ~disturbed
+        )
         if np.any(running & disturbed):
-            stepped, stepped_status = advance_batch(self._states, applied, self.interval, self._disturbed_params,
-                                                    step_hints=self._step_hints, active=running & disturbed)
+            stepped, stepped_status = advance_batch(
+                self._states,
+                applied,
+                self.interval,
+                self._disturbed_params,
+                step_hints=self._step_hints,
+                active=running & disturbed,
+            )
             new_states = np.where((running & disturbed)[:, None], stepped, new_states)
             status = np.where(running & disturbed, stepped_status, status)
         self._states[running] = new_states[running]

@@ -1,0 +1,1 @@
+"""The offline datasets: generation, the verified loader, the Minari export, and reproduction checks."""

@@ -1,0 +1,85 @@
+"""Correction latency benchmark: ``python -m cstr benchmark-correction``.
+
+Times the deployment-time correction with the shipped cost model and its
+shipped configuration (K steps, step size, trust region) on CPU: one state
+(the call a controller makes every 30 minutes on a real plant) and a batch
+of 1,000 states (an evaluation step). The states and the starting actions
+are drawn from the shipped datasets; the starting actions are the shipped
+IQL policy's. Each figure is the median over repeated calls, after a
+warm-up; the state path of the PICNN is included (it is recomputed per call,
+as in deployment), in float32 as :class:`cstr.safety.correction.CorrectedController` runs it.
+Wall-clock and CPU (process) time are both reported: on a shared machine the
+CPU time is the steadier figure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import torch
+
+from cstr.data.dataset import training_arrays
+from cstr.experiments.registry import load_controller
+from cstr.safety.correction import CostSurface, correct
+from cstr.safety.shipped import load_correction_config, load_cost_model
+
+
+def time_call(function, repeats: int, clock=time.perf_counter) -> float:
+    times = []
+    for _ in range(repeats):
+        start = clock()
+        function()
+        times.append(clock() - start)
+    return float(np.median(times))
+
+
+def run(repeats_single: int = 200, repeats_batch: int = 30, seed: int = 0) -> dict:
+
+    torch.set_num_threads(1)
+    weights = load_cost_model().export()
+    config = load_correction_config()
+    policy = load_controller("iql")
+    data = training_arrays()
+    rows = np.random.default_rng(seed).choice(len(data["observations"]), size=1000, replace=False)
+    observations = data["observations"][rows].astype(np.float64)
+    starts = policy.act(observations)
+
+    rows = itertools.cycle(range(len(observations)))  # a different state every call
+
+    def one():
+        i = next(rows)
+        correct(CostSurface(weights, observations[i : i + 1], dtype=np.float32), starts[i], config)
+
+    def batch():
+        correct(CostSurface(weights, observations, dtype=np.float32), starts, config)
+
+    for _ in range(10):
+        one()
+    batch()
+    return {
+        "single_ms": 1e3 * time_call(one, repeats_single),
+        "batch_ms": 1e3 * time_call(batch, repeats_batch),
+        "single_cpu_ms": 1e3 * time_call(one, repeats_single, time.process_time),
+        "batch_cpu_ms": 1e3 * time_call(batch, repeats_batch, time.process_time),
+        "steps": config.steps,
+        "step_size": config.step_size,
+        "trust_region": config.trust_region,
+    }
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("benchmark-correction", help="latency of the PICNN action correction on CPU")
+    parser.add_argument("--repeats", type=int, default=200)
+
+    def command(args):
+        result = run(args.repeats, max(5, args.repeats // 7))
+        print(
+            f"correction with K = {result['steps']} steps, step size {result['step_size']}, "
+            f"trust region {result['trust_region']} (normalised units), 1 thread, median of repeated calls:"
+        )
+        print(f"  one state:     {result['single_ms']:7.3f} ms wall, {result['single_cpu_ms']:7.3f} ms CPU")
+        print(f"  1,000 states:  {result['batch_ms']:7.3f} ms wall, {result['batch_cpu_ms']:7.3f} ms CPU")
+
+    parser.set_defaults(func=command)

@@ -1,0 +1,69 @@
+"""The shipped controllers by name: one table, one order.
+
+:data:`CONTROLLER_NAMES` is the canonical order every table, figure and
+colour follows. :data:`LOADERS` maps each name to a function
+``loader(root) -> controller``; :func:`load_controller` is the only way in.
+Every controller has ``act(obs) -> action`` for one observation ``[6]`` or a
+batch ``[n, 6]`` and ``reset()`` at the start of an episode.
+
+=====================  ==========================================================
+name                   what it is
+=====================  ==========================================================
+``pi``                 the dataset's behaviour policy: each episode's tuning drawn
+                       from its seed, like the dataset's
+``pi-tuned``           the best single PI tuning (``data/pi_tuned.json``)
+``bc``, ``iql``        the canonical behaviour-cloning and IQL policies
+``bc+``, ``iql+``      the same policies with the convex action correction
+``nmpc``               nonlinear MPC with the true model and the full state (oracle)
+``nmpc-offset-free``   the same with a disturbance estimate (oracle)
+=====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cstr.agents.policy import load_policy_controller
+from cstr.control.nmpc import DISTURBANCE_GAIN, NMPC
+from cstr.control.pi import PIController, RandomisedPI
+from cstr.control.pi_tuning import load_tuned
+from cstr.safety.shipped import load_corrected_controller
+
+PI_NAMES = ("pi", "pi-tuned")
+LEARNED_NAMES = ("bc", "iql", "bc+", "iql+")
+"""The controllers trained (or corrected) per training seed."""
+ORACLE_NAMES = ("nmpc", "nmpc-offset-free")
+"""Controllers that read the simulator's full state and model: oracles, not deployable."""
+CONTROLLER_NAMES = PI_NAMES + LEARNED_NAMES + ORACLE_NAMES
+"""Every shipped controller, in the order of every table and figure."""
+
+LOADERS: dict[str, Callable[..., object]] = {
+    "pi": lambda root: RandomisedPI(),
+    "pi-tuned": lambda root: PIController(load_tuned(root)),
+    "bc": lambda root: load_policy_controller("bc", root),
+    "iql": lambda root: load_policy_controller("iql", root),
+    "bc+": lambda root: load_corrected_controller("bc", root),
+    "iql+": lambda root: load_corrected_controller("iql", root),
+    "nmpc": lambda root: NMPC(),
+    "nmpc-offset-free": lambda root: NMPC(disturbance_gain=DISTURBANCE_GAIN),
+}
+"""Name -> ``loader(root)``, the one table of shipped controllers."""
+
+
+def load_controller(name: str, root=None):
+    """A fresh controller by name (``root``: the data folder holding shipped parameters)."""
+    try:
+        loader = LOADERS[name]
+    except KeyError:
+        raise ValueError(f"unknown controller {name!r}; available: {', '.join(CONTROLLER_NAMES)}") from None
+    return loader(root)
+
+
+def training_seed_controller(name: str, seed: int, root=None):
+    """A learned controller (``bc``, ``iql``, ``bc+``, ``iql+``) with the weights of one training seed."""
+    if name not in LEARNED_NAMES:
+        raise ValueError(f"{name!r} has no training seeds; learned controllers: {', '.join(LEARNED_NAMES)}")
+    base = name.rstrip("+")
+    if name.endswith("+"):
+        return load_corrected_controller(base, root, seed=seed)
+    return load_policy_controller(f"{base}-seed{seed}", root)

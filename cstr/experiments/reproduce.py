@@ -1,0 +1,199 @@
+"""The paper's comparison from scratch: ``python -m cstr reproduce`` (``make reproduce``).
+
+Stages, each timed and printed:
+
+1. **datasets**: regenerate the three scenarios' datasets (100 episodes each, seed 0);
+2. **pi-tuned**: re-optimise the tuned PI baseline on its training seeds;
+3. **training**: BC, IQL and the PICNN cost model (with the dynamics model
+   it is distilled from) for every training seed
+   (saved as ``weights/<name>-seed<s>``), two seeds at a time on the two
+   cores; then the seed of BC and of IQL (with its PICNN) that does best on
+   validation seeds becomes the canonical one ``load_controller`` serves
+   (:func:`cstr.experiments.selection.select_seed`);
+4. **evaluation**: ``pi``, ``pi-tuned``, ``bc``, ``iql``, ``bc+``, ``iql+`` in
+   all three scenarios on the same evaluation episodes (seeds from
+   1,000,000), every learned controller once per training seed;
+5. **results**: per-episode metrics (``data/results/evaluation.json``) and
+   trajectories of the first evaluation episode (``trajectories.npz``),
+   both listed in the manifest. Chapter 7 renders them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cstr.agents.policy import PolicyController
+from cstr.agents.training import save_agent, train_agent
+from cstr.agents.weights import load_sidecar, seeded_name, weight_files
+from cstr.control.pi_tuning import PI_TUNED_FILE, tune_pi
+from cstr.data.generation import generate
+from cstr.experiments.evaluation import evaluate
+from cstr.experiments.registry import LEARNED_NAMES, PI_NAMES, load_controller, training_seed_controller
+from cstr.experiments.selection import select_seed
+from cstr.plant.scenarios import SCENARIO_NAMES
+from cstr.safety.cost_model import CostModelConfig, train_cost_model
+from cstr.safety.shipped import COST_MODEL_NAME, dynamics_name, save
+from cstr.seeds import EVALUATION_SEED_START
+from cstr.storage import add_data_argument, data_root, update_manifest, write_json, write_npz
+
+RESULTS_DIR = "results"
+
+
+def chosen_target(root: Path) -> str:
+    """The cost-model target chosen on validation seeds (``select-cost-model``), else the default."""
+    try:
+        return load_sidecar(Path(root) / weight_files(COST_MODEL_NAME)[0])["config"]["target"]
+    except OSError:
+        return CostModelConfig().target
+
+
+def train_seed(args) -> dict:
+    """Train BC, IQL and the PICNN for one training seed (runs in a worker process)."""
+    seed, root, updates = args
+    torch.set_num_threads(1)
+    times = {}
+    trained = {}
+    for algorithm in ("bc", "iql"):
+        started = time.perf_counter()
+        trained[algorithm] = train_agent(
+            algorithm, updates=updates.get(algorithm), seed=seed, data_root=root, progress=False
+        )
+        save_agent(algorithm, trained[algorithm], root=root, name=seeded_name(algorithm, seed), manifest=False)
+        times[algorithm] = time.perf_counter() - started
+    started = time.perf_counter()
+    policies = [PolicyController(trained["bc"].policy), PolicyController(trained["iql"].policy)]
+    result = train_cost_model(
+        chosen_target(root),
+        updates=updates.get("picnn"),
+        seed=seed,
+        data_root=root,
+        iql_result=trained["iql"],
+        progress=False,
+        dynamics_updates=updates.get("dynamics"),
+        policies=policies,
+    )
+    # the workers leave the manifest to their parent: concurrent rewrites would lose entries
+    save(result, root=root, name=seeded_name(COST_MODEL_NAME, seed), manifest=False)
+    times["picnn"] = time.perf_counter() - started
+    return {"seed": seed, "seconds": times}
+
+
+def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dict:
+    """Every controller in every scenario; learned ones once per training seed."""
+    results = {
+        "episodes": episodes,
+        "first_seed": EVALUATION_SEED_START,
+        "training_seeds": list(seeds),
+        "controllers": {},
+    }
+    trajectories = {}
+    jobs = [(name, None) for name in PI_NAMES] + [(name, s) for name in LEARNED_NAMES for s in seeds]
+    for name, seed in jobs:
+        entry = results["controllers"].setdefault(name, {})
+        for scenario in SCENARIO_NAMES:
+            controller = load_controller(name, root) if seed is None else training_seed_controller(name, seed, root)
+            evaluation = evaluate(controller, scenario, episodes, EVALUATION_SEED_START, name=name)
+            key = "all" if seed is None else f"seed{seed}"
+            entry.setdefault(scenario, {})[key] = evaluation.to_record()
+            if seed in (None, seeds[0]):
+                rollout = evaluation.rollout
+                length = int(rollout["lengths"][0])
+                trajectories[f"{name}/{scenario}/states"] = rollout["next_states"][0, :length]
+                trajectories[f"{name}/{scenario}/actions"] = rollout["actions"][0, :length].astype(np.float64)
+            if progress:
+                mean = np.mean([e["total_reward"] for e in evaluation.episodes])
+                print(f"  {name:8s} {key:6s} {scenario:10s} mean total reward {mean:9.3f}", flush=True)
+    return results, trajectories
+
+
+def run(
+    seeds=(0, 1, 2),
+    episodes: int = 100,
+    root=None,
+    workers: int = 2,
+    data_episodes: int = 100,
+    updates: dict | None = None,
+    tune_evaluations: int = 160,
+) -> dict:
+
+    root = data_root(root)
+    updates = updates or {}
+    seeds = [int(s) for s in seeds]
+    stages = {}
+    total = time.perf_counter()
+
+    def stage(name, started):
+        stages[name] = time.perf_counter() - started
+        print(f"[{name}] {stages[name]:.1f} s", flush=True)
+
+    started = time.perf_counter()
+    print("[datasets] generating", flush=True)
+    generate(SCENARIO_NAMES, episodes=data_episodes, seed=0, out=root, progress=False)
+    stage("datasets", started)
+
+    started = time.perf_counter()
+    print("[pi-tuned] optimising", flush=True)
+    result = tune_pi(max_evaluations=tune_evaluations)
+    result.pop("seconds")
+    write_json(root / PI_TUNED_FILE, result)
+    update_manifest(root, [PI_TUNED_FILE])
+    stage("pi-tuned", started)
+
+    started = time.perf_counter()
+    print(f"[training] BC, IQL and the PICNN for training seeds {seeds}, {workers} at a time", flush=True)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(workers, len(seeds))) as pool:
+        for report in pool.imap_unordered(train_seed, [(s, root, updates) for s in seeds]):
+            print(
+                f"  seed {report['seed']}: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()),
+                flush=True,
+            )
+    names = []
+    for s in seeds:
+        for base in ("bc", "iql"):
+            names += weight_files(seeded_name(base, s))
+        names += weight_files(seeded_name(COST_MODEL_NAME, s))
+        dynamics_files = weight_files(dynamics_name(seeded_name(COST_MODEL_NAME, s)))
+        names += [name for name in dynamics_files if (root / name).exists()]
+    update_manifest(root, names)
+    select_seed("bc", seeds, root)
+    # the cost model of the chosen seed follows IQL's choice, with its dynamics model if it has one
+    follows = [COST_MODEL_NAME]
+    if (root / weight_files(dynamics_name(seeded_name(COST_MODEL_NAME, seeds[0])))[0]).exists():
+        follows.append(dynamics_name(COST_MODEL_NAME))
+    select_seed("iql", seeds, root, extra_files=tuple(follows))
+    stage("training", started)
+
+    started = time.perf_counter()
+    print(
+        f"[evaluation] {len(PI_NAMES + LEARNED_NAMES)} controllers x {len(SCENARIO_NAMES)} scenarios x "
+        f"{episodes} episodes",
+        flush=True,
+    )
+    results, trajectories = evaluate_all(seeds, episodes, root)
+    stage("evaluation", started)
+
+    started = time.perf_counter()
+    (root / RESULTS_DIR).mkdir(parents=True, exist_ok=True)
+    results["stage_seconds"] = dict(stages)
+    write_json(root / RESULTS_DIR / "evaluation.json", results)
+    write_npz(root / RESULTS_DIR / "trajectories.npz", trajectories)
+    update_manifest(root, [f"{RESULTS_DIR}/evaluation.json", f"{RESULTS_DIR}/trajectories.npz"])
+    stage("results", started)
+    stages["total"] = time.perf_counter() - total
+    print(f"[total] {stages['total']:.1f} s", flush=True)
+    return stages
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("reproduce", help="datasets, training, evaluation and results from scratch")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per scenario (default 100)")
+    parser.add_argument("--workers", type=int, default=2, help="training processes in parallel (default 2)")
+    add_data_argument(parser)
+    parser.set_defaults(func=lambda args: run(args.seeds, args.episodes, args.data, args.workers) and 0)

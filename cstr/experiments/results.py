@@ -1,0 +1,371 @@
+"""Chapter 7: read the results of ``python -m cstr reproduce`` and state them as tables, figures and verdicts.
+
+``make reproduce`` (:mod:`cstr.experiments.reproduce`) writes, under ``data/results/``:
+
+* ``evaluation.json``: per-episode metrics of every controller in every
+  scenario on the same evaluation episodes; ``pi`` and ``pi-tuned`` under the
+  key ``"all"``, the learned controllers (``bc``, ``iql``, ``bc+``, ``iql+``)
+  once per training seed (``"seed0"``, ``"seed1"``, ...); and the wall time
+  of each stage;
+* ``trajectories.npz``: the states and inputs of the first evaluation
+  episode of each controller and scenario (learned controllers: the first
+  training seed);
+* ``bc_selection.json``, ``iql_selection.json``: which training seed was
+  chosen on validation seeds (:func:`cstr.experiments.selection.select_seed`).
+
+:func:`load_results` checks every file against the data manifest before
+reading it. The other functions turn a :class:`Results` into what the chapter
+shows; the comparisons that the chapter states in words are computed here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cstr.agents.weights import selection_file
+from cstr.experiments.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Evaluation, bootstrap_ci
+from cstr.experiments.registry import CONTROLLER_NAMES, LEARNED_NAMES, PI_NAMES
+from cstr.plant.scenarios import SCENARIO_NAMES
+from cstr.storage import data_root, read_manifest, verify_files
+
+EVALUATION_FILE = "results/evaluation.json"
+TRAJECTORIES_FILE = "results/trajectories.npz"
+SELECTED_ALGORITHMS = ("bc", "iql")
+"""The algorithms whose canonical training seed is chosen on validation seeds (their selection records)."""
+RESULT_METRICS = ("total_reward", "steady_state_offset", "max_temperature")
+"""The metrics :func:`summary_table` reports with a mean and a bootstrap 95 % confidence interval."""
+RESULT_TOLERANCE = 1e-3
+"""How closely a rerun of the evaluation on another CPU must reproduce each stored mean total reward (relative).
+
+PI controllers are plain float64 arithmetic and reproduce the stored totals
+to the 12 digits they are stored with, on every x86-64 CPU; so did ``bc``
+and ``iql`` under the imitated CPUs. The corrected controllers run in
+float32 through kernels each CPU picks for itself, and the correction's line
+search makes accept/reject decisions that a last-bit difference can flip.
+That has no rounding bound, so this is an empirical margin: under the
+imitated CPUs of ``tests/test_portability.py`` the scenario means moved by
+at most 2e-4 relative (``bc+``, grade change up); 1e-3 allows five times
+that. Two results closer than this are a near-tie that another CPU may
+order the other way."""
+
+EPISODE_TOLERANCE = 1e-2
+"""The same for single episodes of a learned controller (relative), also an empirical margin: a flipped
+line-search decision sends an episode along a nearby path; measured at most 2.5e-3 (``iql+``, grade change down,
+under the imitated CPUs), and this allows four times that."""
+
+NORMAL_END = "horizon"
+"""The termination reason of an episode that ran to its horizon; any other reason ended it early."""
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
+
+
+@dataclass
+class Results:
+    """The contents of ``data/results`` after :func:`load_results`.
+
+    ``evaluation``: the parsed ``evaluation.json``; ``trajectories``:
+    ``{"name/scenario/states" or ".../actions": array}``; ``selections``:
+    ``{"bc" or "iql": parsed selection record}`` (those present).
+    """
+
+    root: Path
+    evaluation: dict
+    trajectories: dict
+    selections: dict = field(default_factory=dict)
+
+    @property
+    def episodes(self) -> int:
+        return int(self.evaluation["episodes"])
+
+    @property
+    def training_seeds(self) -> list[int]:
+        return [int(s) for s in self.evaluation["training_seeds"]]
+
+    @property
+    def stage_seconds(self) -> dict:
+        """Wall time [s] of each recorded stage of ``make reproduce``, in the order they ran."""
+        recorded = self.evaluation.get("stage_seconds", {})
+        order = ["datasets", "pi-tuned", "training", "evaluation", "results"]
+        return {k: float(recorded[k]) for k in order + sorted(set(recorded) - set(order)) if k in recorded}
+
+    @property
+    def controllers(self) -> list[str]:
+        present = self.evaluation["controllers"]
+        return [n for n in CONTROLLER_NAMES if n in present] + sorted(set(present) - set(CONTROLLER_NAMES))
+
+    @property
+    def scenarios(self) -> list[str]:
+        present = set().union(*(self.evaluation["controllers"][n] for n in self.controllers))
+        return [s for s in SCENARIO_NAMES if s in present]
+
+    def chosen_seed(self, name: str) -> int:
+        """The training seed shipped as the canonical ``name`` (``bc+`` follows ``bc``, ``iql+`` follows ``iql``);
+        the first training seed if no selection record was shipped."""
+        base = name.rstrip("+")
+        record = self.selections.get(base)
+        return int(record["chosen_seed"]) if record is not None else self.training_seeds[0]
+
+    def episodes_of(self, name: str, scenario: str, seed="chosen") -> list[dict]:
+        """Per-episode metric dicts. ``seed`` (learned controllers only): a training seed, ``"chosen"``
+        (the canonical one) or ``"pooled"`` (every training seed's episodes together)."""
+        entry = self.evaluation["controllers"][name][scenario]
+        if "all" in entry:
+            return list(entry["all"]["episodes"])
+        if seed == "pooled":
+            return [e for s in self.training_seeds for e in entry[f"seed{s}"]["episodes"]]
+        s = self.chosen_seed(name) if seed == "chosen" else int(seed)
+        return list(entry[f"seed{s}"]["episodes"])
+
+    def record(self, name: str, scenario: str, seed="chosen") -> dict:
+        """The stored evaluation record (:meth:`cstr.experiments.evaluation.Evaluation.to_record`) of one
+        controller in one scenario; ``seed`` as in :meth:`episodes_of`, but not ``"pooled"``."""
+        entry = self.evaluation["controllers"][name][scenario]
+        if "all" in entry:
+            return entry["all"]
+        return entry[f"seed{self.chosen_seed(name) if seed == 'chosen' else int(seed)}"]
+
+    def metric(self, name: str, scenario: str, metric: str, seed="chosen") -> np.ndarray:
+        """One metric over the episodes of :meth:`episodes_of` (``None``, e.g. never settled, becomes NaN)."""
+        return np.array(
+            [np.nan if e[metric] is None else e[metric] for e in self.episodes_of(name, scenario, seed)], dtype=float
+        )
+
+    def trajectory(self, name: str, scenario: str) -> dict:
+        """``{"states": [H, 5], "actions": [H, 2]}`` of the first evaluation episode."""
+        return {key: self.trajectories[f"{name}/{scenario}/{key}"] for key in ("states", "actions")}
+
+
+def load_results(root=None) -> Results:
+    """Read ``results/`` of the data folder (default: :func:`cstr.storage.data_root`), every file checked
+    against ``MANIFEST.sha256`` first (:class:`cstr.storage.DataIntegrityError` names a missing or altered one).
+
+    The selection records are read when the manifest lists them.
+    """
+    root = data_root(root)
+    listed = read_manifest(root)
+    selection_files = {a: selection_file(a) for a in SELECTED_ALGORITHMS if selection_file(a) in listed}
+    verify_files(root, [EVALUATION_FILE, TRAJECTORIES_FILE, *selection_files.values()])
+    evaluation = json.loads((root / EVALUATION_FILE).read_text(encoding="utf-8"))
+    with np.load(root / TRAJECTORIES_FILE) as archive:
+        trajectories = {key: archive[key] for key in archive.files}
+    selections = {k: json.loads((root / v).read_text(encoding="utf-8")) for k, v in selection_files.items()}
+    return Results(root, evaluation, trajectories, selections)
+
+
+# --------------------------------------------------------------------------
+# Tables
+
+
+def summary_table(results: Results, seed="chosen", metrics=RESULT_METRICS, statistic: str = "mean"):
+    """A pandas DataFrame indexed by (scenario, controller).
+
+    For each metric: its ``statistic`` over the episodes (``"mean"`` or
+    ``"median"``) and the percentile-bootstrap 95 % confidence interval of
+    that statistic (columns ``<metric>``, ``<metric>_low``, ``<metric>_high``;
+    for ``total_reward`` also ``ci95_low``/``ci95_high``, the names that
+    :func:`cstr.experiments.verdicts.count_wins` and
+    :func:`cstr.experiments.verdicts.correction_verdict` read). Then ``safety_violations``
+    (episodes above the temperature limit), ``early_ends`` (episodes that did
+    not reach the horizon), ``episodes`` and ``seed`` (the training seed, -1
+    for the PI controllers). ``seed`` as in :meth:`Results.episodes_of`.
+    """
+    if statistic not in ("mean", "median"):
+        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
+    rows = []
+    for scenario in results.scenarios:
+        for name in results.controllers:
+            episodes = results.episodes_of(name, scenario, seed)
+            row = {
+                "scenario": scenario,
+                "controller": name,
+                "episodes": len(episodes),
+                "seed": -1 if name in PI_NAMES else (results.chosen_seed(name) if seed == "chosen" else seed),
+            }
+            for metric in metrics:
+                values = results.metric(name, scenario, metric, seed)
+                values = values[np.isfinite(values)]
+                row[metric] = float(np.mean(values) if statistic == "mean" else np.median(values))
+                row[f"{metric}_low"], row[f"{metric}_high"] = _ci(values, statistic, bootstrap_ci)
+            if "total_reward" in metrics:
+                row["ci95_low"], row["ci95_high"] = row["total_reward_low"], row["total_reward_high"]
+            row["safety_violations"] = int(sum(bool(e["safety_violation"]) for e in episodes))
+            row["early_ends"] = int(sum(e["termination_reason"] != NORMAL_END for e in episodes))
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["scenario", "controller"])
+
+
+def _ci(values, statistic, bootstrap_ci):
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    if statistic == "mean":
+        return bootstrap_ci(values)
+
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    medians = np.median(values[rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))], axis=1)
+    return float(np.quantile(medians, 0.025)), float(np.quantile(medians, 0.975))
+
+
+def display_table(table, metrics=RESULT_METRICS, digits: int = 2):
+    """:func:`summary_table` as text for reading: one ``"mean [low, high]"`` column per metric, the counts."""
+
+    out = pd.DataFrame(index=table.index)
+    for metric in metrics:
+        out[metric.replace("_", " ")] = [
+            f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+            for m, lo, hi in zip(table[metric], table[f"{metric}_low"], table[f"{metric}_high"])
+        ]
+    out["safety violations"] = table["safety_violations"]
+    out["early ends"] = table["early_ends"]
+    return out
+
+
+def seed_table(results: Results, metric: str = "total_reward", names=LEARNED_NAMES):
+    """Mean ``metric`` per training seed: rows (scenario, controller) of the learned controllers, one column
+    per training seed (``seed0``, ...), then ``spread`` (max - min over the seeds) and ``chosen`` (the
+    canonical seed)."""
+
+    rows = []
+    for scenario in results.scenarios:
+        for name in names:
+            row = {"scenario": scenario, "controller": name}
+            for s in results.training_seeds:
+                row[f"seed{s}"] = float(np.nanmean(results.metric(name, scenario, metric, s)))
+            values = [row[f"seed{s}"] for s in results.training_seeds]
+            row["spread"] = float(max(values) - min(values))
+            row["chosen"] = results.chosen_seed(name)
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["scenario", "controller"])
+
+
+# --------------------------------------------------------------------------
+# The paper's claims, checked
+
+
+def _means(results: Results, scenario: str, seed) -> dict:
+    return {name: float(np.mean(results.metric(name, scenario, "total_reward", seed))) for name in results.controllers}
+
+
+def verdict_word(supporting: int, total: int) -> str:
+    """``"reproduced"`` if a claim holds for all ``total`` training seeds, ``"not reproduced"`` if for none,
+    else ``"partly reproduced"``."""
+    if total < 1:
+        raise ValueError("a verdict needs at least one training seed")
+    return VERDICTS[0] if supporting == total else VERDICTS[2] if supporting == 0 else VERDICTS[1]
+
+
+def claim_iql_beats_pi(results: Results) -> dict:
+    """Claim 1: IQL has a higher mean total reward than both PI controllers in every scenario.
+
+    Returns ``per_seed`` (``{seed: scenarios where it holds}``), ``chosen``
+    (the canonical seed and its count), ``significant`` (scenarios where, for
+    the canonical seed, IQL's 95 % CI lies wholly above both PI controllers'),
+    ``scenarios`` and the ``verdict`` (:func:`verdict_word` over the seeds for
+    which it holds in every scenario).
+    """
+    scenarios = results.scenarios
+    per_seed = {}
+    for s in results.training_seeds:
+        per_seed[s] = [
+            sc for sc in scenarios if (m := _means(results, sc, s))["iql"] > max(m[p] for p in PI_NAMES if p in m)
+        ]
+    chosen = results.chosen_seed("iql")
+    significant = []
+    for sc in scenarios:
+        low = bootstrap_ci(results.metric("iql", sc, "total_reward", chosen))[0]
+        if all(
+            low > bootstrap_ci(results.metric(p, sc, "total_reward"))[1] for p in PI_NAMES if p in results.controllers
+        ):
+            significant.append(sc)
+    supporting = sum(len(v) == len(scenarios) for v in per_seed.values())
+    return {
+        "per_seed": per_seed,
+        "chosen_seed": chosen,
+        "chosen": len(per_seed[chosen]),
+        "significant": significant,
+        "scenarios": len(scenarios),
+        "supporting_seeds": supporting,
+        "verdict": verdict_word(supporting, len(per_seed)),
+    }
+
+
+def claim_iql_plus_best(results: Results) -> dict:
+    """Claim 2: IQL+ has the highest mean total reward of all controllers in every scenario.
+
+    For each training seed (every learned controller with that seed's
+    weights): the scenarios where IQL+ is best, and the ``best`` controller of
+    each scenario. ``chosen`` counts the canonical controllers (each learned
+    one at its chosen seed). The ``verdict`` is :func:`verdict_word` over the
+    seeds for which it holds in every scenario.
+    """
+    scenarios = results.scenarios
+    per_seed, best = {}, {}
+    for s in [*results.training_seeds, "chosen"]:
+        winners = {}
+        for sc in scenarios:
+            m = _means(results, sc, s)
+            winners[sc] = max(m, key=m.get)
+        best[s] = winners
+        per_seed[s] = [sc for sc in scenarios if winners[sc] == "iql+"]
+    chosen = per_seed.pop("chosen")
+    supporting = sum(len(v) == len(scenarios) for v in per_seed.values())
+    return {
+        "per_seed": per_seed,
+        "best": best,
+        "chosen": len(chosen),
+        "scenarios": len(scenarios),
+        "supporting_seeds": supporting,
+        "verdict": verdict_word(supporting, len(per_seed)),
+    }
+
+
+def claim_stable(results: Results) -> dict:
+    """Claim 3: every controller stays stable: no episode above the temperature limit and none ended early.
+
+    Counts over every episode of every controller, scenario and training
+    seed: ``violations`` and ``early_ends`` per controller, and the
+    ``verdict`` over the controllers (:func:`verdict_word`: all, some or none
+    of them without a single bad episode).
+    """
+    violations, early, episodes = {}, {}, {}
+    for name in results.controllers:
+        eps = [e for sc in results.scenarios for e in results.episodes_of(name, sc, "pooled")]
+        violations[name] = int(sum(bool(e["safety_violation"]) for e in eps))
+        early[name] = int(sum(e["termination_reason"] != NORMAL_END for e in eps))
+        episodes[name] = len(eps)
+    clean = sum(violations[n] == 0 and early[n] == 0 for n in results.controllers)
+    return {
+        "violations": violations,
+        "early_ends": early,
+        "episodes": episodes,
+        "clean": clean,
+        "controllers": len(results.controllers),
+        "total_episodes": int(sum(episodes.values())),
+        "verdict": verdict_word(clean, len(results.controllers)),
+    }
+
+
+# --------------------------------------------------------------------------
+# Figures
+
+
+def evaluations(results: Results, seed="chosen") -> dict:
+    """``{(name, scenario): Evaluation}`` rebuilt from the stored records
+    (:meth:`cstr.experiments.evaluation.Evaluation.from_record`), with the stored first episode as the
+    rollout where there is one, so that :mod:`cstr.figures` draws them."""
+    out = {}
+    for scenario in results.scenarios:
+        for name in results.controllers:
+            rollout = None
+            if f"{name}/{scenario}/states" in results.trajectories:
+                path = results.trajectory(name, scenario)
+                rollout = {
+                    "lengths": np.array([len(path["states"])]),
+                    "next_states": path["states"][None],
+                    "actions": path["actions"][None],
+                }
+            out[(name, scenario)] = Evaluation.from_record(results.record(name, scenario, seed), rollout)
+    return out

@@ -1,0 +1,234 @@
+"""Choices made on validation seeds only: the canonical training seed, the cost-model target, the correction's settings.
+
+* :func:`validation_returns`: mean total reward of controllers on seeds from
+  :data:`cstr.seeds.VALIDATION_SEED_START`, never evaluation seeds;
+* :func:`select_seed`: the training seed of BC or IQL shipped as canonical;
+* :func:`select` (``python -m cstr select-cost-model``): trains a cost model
+  per target, evaluates BC+ and IQL+ under each candidate correction, and
+  ships the best target as ``weights/picnn`` and its settings as
+  ``correction.json``;
+* :func:`sensitivity_grid`, :func:`selection_table`: the tables chapters 5
+  and 6 show.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cstr.agents.policy import load_policy_controller
+from cstr.agents.weights import selection_file, weight_files
+from cstr.control.rollout import rollout
+from cstr.plant.scenarios import SCENARIO_NAMES
+from cstr.safety.correction import CorrectedController, CorrectionConfig
+from cstr.safety.cost_model import TARGETS, train_cost_model
+from cstr.safety.shipped import COST_MODEL_NAME, dynamics_name, save, save_correction_config
+from cstr.seeds import VALIDATION_SEED_START
+from cstr.storage import add_data_argument, data_root, update_manifest, write_json
+
+
+def validation_returns(
+    controllers: dict, scenarios=None, episodes: int = 20, seed: int = VALIDATION_SEED_START
+) -> dict[str, dict[str, float]]:
+    """Mean total reward of each controller in each scenario on validation seeds."""
+
+    scenarios = SCENARIO_NAMES if scenarios is None else scenarios
+    seeds = list(range(seed, seed + episodes))
+    return {
+        name: {scenario: float(rollout(controller, scenario, seeds)["returns"].mean()) for scenario in scenarios}
+        for name, controller in controllers.items()
+    }
+
+
+def select_seed(algorithm: str, seeds, root=None, episodes: int = 30, extra_files=()) -> dict:
+    """Choose the training seed of ``algorithm`` on validation seeds and ship it as the canonical one.
+
+    Evaluates the per-seed weights ``weights/<algorithm>-seed<s>`` (all three
+    scenarios, ``episodes`` validation episodes each, seeds from
+    :data:`cstr.seeds.VALIDATION_SEED_START`, never evaluation seeds),
+    copies the best (highest mean total reward over the scenarios) to
+    ``weights/<algorithm>``, and records the comparison in
+    ``results/<algorithm>_selection.json``. ``extra_files`` names further
+    per-seed weights that follow the choice (``"picnn"``: the cost model
+    trained on that seed's IQL).
+    """
+    root = data_root(root)
+    seeds = [int(s) for s in seeds]
+    controllers = {f"seed{s}": load_policy_controller(f"{algorithm}-seed{s}", root) for s in seeds}
+    returns = validation_returns(controllers, episodes=episodes)
+    best = max(seeds, key=lambda s: np.mean(list(returns[f"seed{s}"].values())))
+    copied = []
+    for name in (algorithm, *extra_files):
+        for source, target in zip(weight_files(f"{name}-seed{best}"), weight_files(name)):
+            shutil.copyfile(root / source, root / target)
+            copied.append(target)
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    record = {
+        "algorithm": algorithm,
+        "seeds": seeds,
+        "chosen_seed": best,
+        "episodes": episodes,
+        "validation_seed_start": VALIDATION_SEED_START,
+        "validation_returns": returns,
+        "criterion": "highest mean total reward over the three scenarios on validation seeds",
+    }
+    write_json(root / selection_file(algorithm), record)
+    update_manifest(root, copied + [selection_file(algorithm)])
+    return record
+
+
+CANDIDATE_CORRECTIONS = (
+    CorrectionConfig(steps=10, step_size=0.05, trust_region=0.02),
+    CorrectionConfig(steps=10, step_size=0.05, trust_region=0.05),
+    CorrectionConfig(steps=10, step_size=0.1, trust_region=0.1),
+    CorrectionConfig(steps=10, step_size=0.1, trust_region=0.25),
+)
+
+
+CORRECTION_SELECTION_FILE = "results/correction_selection.json"
+"""The record of :func:`select`: every candidate's validation returns and the choice."""
+
+
+def select(
+    targets=TARGETS,
+    corrections=CANDIDATE_CORRECTIONS,
+    episodes: int = 20,
+    updates: int | None = None,
+    root=None,
+    progress: bool = True,
+) -> dict:
+    """Train a cost model per target, evaluate IQL+ and BC+ under each correction setting on
+    validation seeds, and ship the candidates and the best (highest IQL+ mean return over the
+    three scenarios) as ``weights/picnn`` and its correction settings as ``correction.json``.
+    Returns the comparison."""
+    root = data_root(root)
+    policies = {"iql": load_policy_controller("iql", root), "bc": load_policy_controller("bc", root)}
+    table = validation_returns(policies, episodes=episodes)
+    rows = [
+        {"controller": name, "target": None, "correction": None, "returns": returns} for name, returns in table.items()
+    ]
+    for target in targets:
+        result = train_cost_model(
+            target,
+            updates=updates,
+            data_root=root,
+            iql_root=root,
+            progress=progress,
+            policies=[policies["bc"], policies["iql"]],
+        )
+        save(result, root=root, name=f"{COST_MODEL_NAME}-{target}")
+        for correction in corrections:
+            controllers = {
+                f"{name}+": CorrectedController(policy, result.model, correction) for name, policy in policies.items()
+            }
+            for name, returns in validation_returns(controllers, episodes=episodes).items():
+                rows.append(
+                    {"controller": name, "target": target, "correction": asdict(correction), "returns": returns}
+                )
+                if progress:
+                    print(
+                        f"  {name:5s} {target:8s} {asdict(correction)}: "
+                        + " ".join(f"{v:9.2f}" for v in returns.values()),
+                        flush=True,
+                    )
+    candidates = [row for row in rows if row["controller"] == "iql+"]
+    best = max(candidates, key=lambda row: np.mean(list(row["returns"].values())))
+    chosen = CorrectionConfig(**best["correction"])
+    shipped = []
+    for source_name, target_name in zip(
+        weight_files(f"{COST_MODEL_NAME}-{best['target']}"), weight_files(COST_MODEL_NAME)
+    ):
+        shutil.copyfile(root / source_name, root / target_name)
+        shipped.append(target_name)
+    dynamics_files = weight_files(dynamics_name(f"{COST_MODEL_NAME}-{best['target']}"))
+    if (root / dynamics_files[0]).exists():
+        for source_name, target_name in zip(dynamics_files, weight_files(dynamics_name(COST_MODEL_NAME))):
+            shutil.copyfile(root / source_name, root / target_name)
+            shipped.append(target_name)
+    update_manifest(root, shipped)
+    save_correction_config(chosen, root)
+    comparison = {
+        "validation_seed_start": VALIDATION_SEED_START,
+        "episodes": episodes,
+        "rows": rows,
+        "chosen": {"target": best["target"], "correction": asdict(chosen)},
+        "criterion": "highest mean IQL+ total reward over the three scenarios on validation seeds",
+    }
+
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    write_json(root / CORRECTION_SELECTION_FILE, comparison)
+    update_manifest(root, [CORRECTION_SELECTION_FILE])
+    return comparison
+
+
+def correction_label(correction: dict | None) -> str:
+    """A short label for a correction setting (a ``CorrectionConfig`` as a dict): ``"K=10, eta=0.1, delta=0.25"``."""
+    if correction is None:
+        return "uncorrected"
+    delta = correction.get("trust_region")
+    return (
+        f"K={correction['steps']}, eta={correction['step_size']:g}, "
+        f"delta={'none' if delta is None else format(delta, 'g')}"
+    )
+
+
+def selection_table(selection: dict):
+    """The validation comparison of ``data/results/correction_selection.json`` as a DataFrame.
+
+    ``selection``: what :func:`cstr.experiments.selection.select` writes, whose
+    ``"rows"`` hold a ``controller``, a cost-model ``target`` (``None`` for
+    the uncorrected policy), a ``correction`` setting and the mean validation
+    ``returns`` per scenario. The table is indexed by (controller, target,
+    setting), one column per scenario plus their ``mean``.
+    """
+    records = []
+    for row in selection["rows"]:
+        record = {
+            "controller": row["controller"],
+            "target": row["target"] or "-",
+            "setting": correction_label(row["correction"]),
+        }
+        record.update({scenario: float(value) for scenario, value in row["returns"].items()})
+        records.append(record)
+    table = pd.DataFrame(records).set_index(["controller", "target", "setting"])
+    table = table[[s for s in SCENARIO_NAMES if s in table.columns]]
+    table["mean"] = table.mean(axis=1)
+    return table
+
+
+def sensitivity_grid(policy, cost_model, configs: dict, episodes: int, scenarios=None, baseline: str | None = "policy"):
+    """Mean validation return of ``policy`` corrected with each of ``configs`` (``{label: CorrectionConfig}``).
+
+    Runs :func:`cstr.experiments.selection.validation_returns` (validation seeds, never
+    the evaluation seeds) and returns a DataFrame, one row per label (plus
+    ``baseline``, the uncorrected policy, unless ``None``), one column per
+    scenario and a ``mean`` column.
+    """
+    controllers = {} if baseline is None else {baseline: policy}
+    controllers.update(
+        {label: CorrectedController(policy, cost_model, config, name=label) for label, config in configs.items()}
+    )
+    table = pd.DataFrame(validation_returns(controllers, scenarios=scenarios, episodes=episodes)).T
+    table["mean"] = table.mean(axis=1)
+    return table
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "select-cost-model", help="train every cost-model target, choose target and correction on validation seeds"
+    )
+    parser.add_argument("--episodes", type=int, default=20, help="validation episodes per scenario (default 20)")
+    parser.add_argument("--updates", type=int, default=None, help="PICNN updates (default: CostModelConfig's)")
+    add_data_argument(parser)
+
+    def command(args):
+
+        torch.set_num_threads(1)
+        result = select(episodes=args.episodes, updates=args.updates, root=args.data)
+        print(f"chosen: {result['chosen']}")
+
+    parser.set_defaults(func=command)

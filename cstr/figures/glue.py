@@ -1,0 +1,69 @@
+"""Glue for the chapters: one key convention for numbers that the prose quotes from tables.
+
+The chapters quote numbers from results tables (pandas DataFrames indexed by
+(scenario, controller)) through myst-nb's glue. Every such number is glued
+under the key
+
+    ``{scenario}_{controller}_{name}``
+
+where ``name`` is the short name the chapter gives a column (``reward`` for
+``total_reward``, ``low`` and ``high`` for ``ci95_low`` and ``ci95_high``, ...)
+and every part is made safe for a glue name: ``+`` becomes ``_plus`` and ``-``
+becomes ``_``. So the mean total reward of ``iql+`` in the startup is
+``startup_iql_plus_reward`` and the upper end of the confidence interval of
+``pi-tuned`` in the grade change down is ``grade_down_pi_tuned_high``; the prose
+quotes them as ``{glue:text}`startup_iql_plus_reward:.2f```.
+
+:func:`glue_key` is that convention and :func:`glue_table` glues a table with
+it, so a chapter's prose can name any cell without knowing how the chapter
+looped over the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def _safe(part) -> str:
+    """One part of a glue key: ``+`` -> ``_plus``, ``-`` -> ``_``."""
+    return str(part).replace("+", "_plus").replace("-", "_")
+
+
+def glue_key(scenario, controller, name) -> str:
+    """The glue key of column ``name`` of ``controller`` in ``scenario``: ``{scenario}_{controller}_{name}``.
+
+    ``glue_key("startup", "iql+", "reward")`` is ``"startup_iql_plus_reward"``,
+    ``glue_key("grade_down", "pi-tuned", "offset")`` is ``"grade_down_pi_tuned_offset"``.
+    """
+    return "_".join(_safe(part) for part in (scenario, controller, name))
+
+
+def glue_table(table, columns: Mapping[str, str]) -> list[str]:
+    """Glue every row of ``table`` (indexed by (scenario, controller)), one number per column in ``columns``.
+
+    ``columns`` maps the name in the key to the table's column, for example
+    ``{"reward": "total_reward", "low": "ci95_low", "high": "ci95_high"}``;
+    each cell is glued as a float under :func:`glue_key` ``(scenario,
+    controller, name)`` with ``display=False``. Returns the keys, in the
+    order glued. Raises ``KeyError`` for a column the table lacks and
+    ``ValueError`` when the index is not two levels deep or two cells would
+    share a key (``pi-tuned`` and ``pi_tuned`` in one table); then nothing is glued.
+    """
+    # myst_nb is a book dependency, not a library one: cstr must import without the book extras.
+    from myst_nb import glue
+
+    if table.index.nlevels != 2:
+        raise ValueError(f"expected a table indexed by (scenario, controller), got {table.index.nlevels} level(s)")
+    missing = [column for column in columns.values() if column not in table.columns]
+    if missing:
+        raise KeyError(f"the table has no column(s) {missing}")
+    cells = {}
+    for (scenario, controller), values in table.iterrows():
+        for name, column in columns.items():
+            key = glue_key(scenario, controller, name)
+            if key in cells:
+                raise ValueError(f"two cells of the table would share the glue key {key!r}")
+            cells[key] = float(values[column])
+    for key, value in cells.items():
+        glue(key, value, display=False)
+    return list(cells)

@@ -1,0 +1,109 @@
+"""Figures of chapters 5 and 6: cost contours over the action box, the cost's decrease along corrections."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+
+from cstr.figures.style import CONTROLLER_COLORS
+from cstr.safety.diagnostics import CONTOUR_GRID, cost_on_action_grid
+
+CONTOUR_MARKERS = {
+    "dataset": ("o", "k"),
+    "iql": ("s", "tab:purple"),
+    "iql+": ("*", "tab:pink"),
+    "bc": ("^", "tab:green"),
+    "bc+": ("P", "tab:olive"),
+}
+"""Marker and colour of each labelled action in :func:`plot_cost_contours`."""
+
+
+def plot_cost_contours(
+    weights: dict,
+    observations,
+    marks: dict | None = None,
+    titles=None,
+    points: int = CONTOUR_GRID,
+    levels: int = 20,
+    trust_region: float | None = None,
+):
+    """Contours of c(s_j, .) over the action plane, one panel per state ``observations[j]``.
+
+    x: initiator feed [kg/h], y: coolant temperature [K]. ``marks``:
+    ``{label: actions[n_states, 2]}`` drawn on the panels (the markers of
+    :data:`CONTOUR_MARKERS` for the known labels). ``trust_region``: if
+    given (normalised units), the box of that half-width around the
+    ``"iql"`` mark, the set the correction may move within. The colour scale
+    is per panel: only the shape of a surface matters to the correction.
+    """
+    observations = np.atleast_2d(observations)
+    marks = marks or {}
+    fig, axes = plt.subplots(1, len(observations), figsize=(3.6 * len(observations), 3.4), squeeze=False)
+    half_width = (weights["action_high"] - weights["action_low"]) / 2.0
+    for j, (ax, observation) in enumerate(zip(axes[0], observations)):
+        feed, coolant, cost = cost_on_action_grid(weights, observation, points)
+        contour = ax.contourf(feed, coolant, cost, levels=levels, cmap="viridis")
+        ax.contour(feed, coolant, cost, levels=levels, colors="w", linewidths=0.3, alpha=0.5)
+        fig.colorbar(contour, ax=ax, shrink=0.85, format="%.2g")
+        low_index = np.unravel_index(np.argmin(cost), cost.shape)
+        ax.plot(feed[low_index[1]], coolant[low_index[0]], "x", color="w", ms=8, mew=2, label="grid minimum")
+        for index, (label, actions) in enumerate(marks.items()):
+            marker, color = CONTOUR_MARKERS.get(label, ("D", f"C{index}"))
+            action = np.atleast_2d(actions)[j]
+            small = label == "dataset"  # drawn small and on top: it often sits under the policy's action
+            ax.plot(
+                action[0],
+                action[1],
+                marker,
+                color=color,
+                mec="w",
+                ms=6 if small else 10,
+                zorder=6 if small else 4 + index * 0.1,
+                label=label,
+            )
+            if trust_region is not None and label == "iql":
+                corner = np.maximum(action - trust_region * half_width, weights["action_low"])
+                far = np.minimum(action + trust_region * half_width, weights["action_high"])
+                ax.add_patch(
+                    Rectangle(
+                        tuple(corner),
+                        *(far - corner),
+                        fill=False,
+                        ec="w",
+                        ls="--",
+                        lw=1,
+                        label="trust region",
+                        zorder=3,
+                    )
+                )
+        ax.set_xlim(weights["action_low"][0], weights["action_high"][0])
+        ax.set_ylim(weights["action_low"][1], weights["action_high"][1])
+        ax.set_xlabel("initiator feed u_I [kg/h]")
+        if titles is not None:
+            ax.set_title(titles[j], fontsize=9)
+        ax.grid(False)
+    axes[0][0].set_ylabel("coolant temperature T_c [K]")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, facecolor="0.6", framealpha=1.0)
+    return fig
+
+
+def plot_correction_costs(drops: dict):
+    """The cost along the corrections relative to its start, one panel per entry of
+    ``drops`` (``{label: correction_cost_drop(...)}``): the median and the 10-90 % band over the states."""
+
+    fig, axes = plt.subplots(1, len(drops), figsize=(3.8 * len(drops), 3.2), squeeze=False, sharey=True)
+    for index, (ax, (label, drop)) in enumerate(zip(axes[0], drops.items())):
+        steps = np.arange(len(drop["median"]))
+        color = CONTROLLER_COLORS.get(label, f"C{index}")
+        ax.fill_between(steps, drop["p10"], drop["p90"], color=color, alpha=0.25, label="10-90 %")
+        ax.plot(steps, drop["median"], color=color, lw=1.8, label="median")
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("correction step k")
+    axes[0][0].set_ylabel("c(s, a_k) - c(s, a_0)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,145 @@
+"""What the cost models and the correction do, measured: convexity, minimisers, cost surfaces, moves."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from cstr.envs.core import action_space
+from cstr.safety.correction import CostSurface
+from cstr.safety.dynamics import DynamicsModel
+from cstr.safety.picnn import PICNN
+
+CONTOUR_GRID = 61
+"""Points per axis of the action grid on which :func:`cost_on_action_grid` evaluates a cost surface."""
+
+
+def midpoint_convexity_check(cost_model, observations, triples: int = 20_000, seed: int = 0) -> dict:
+    """The midpoint inequality ``c(s, (a1 + a2) / 2) <= (c(s, a1) + c(s, a2)) / 2`` on random triples.
+
+    ``cost_model``: a :class:`cstr.safety.picnn.PICNN` (physical units in and out).
+    States are drawn from ``observations[n, 6]``, the two actions uniformly
+    from the input box. Returns ``triples``, ``violations`` (triples where the
+    midpoint lies above the chord by more than a relative ``1e-12``, float64
+    round-off), ``worst`` (the largest relative excess of the midpoint over
+    the chord; negative when every midpoint lies strictly below) and
+    ``mean_gap`` (the mean of chord minus midpoint, in cost units: how curved
+    the surface is on average).
+    """
+    space = action_space()
+    rng = np.random.default_rng(seed)
+    observations = np.asarray(observations, dtype=np.float64)
+    s = observations[rng.integers(0, len(observations), size=triples)]
+    a1 = rng.uniform(space.low, space.high, size=(triples, 2))
+    a2 = rng.uniform(space.low, space.high, size=(triples, 2))
+    model = copy.deepcopy(cost_model).double()
+    with torch.no_grad():
+        middle = model(torch.tensor(s), torch.tensor((a1 + a2) / 2)).numpy()
+        chord = 0.5 * (
+            model(torch.tensor(s), torch.tensor(a1)).numpy() + model(torch.tensor(s), torch.tensor(a2)).numpy()
+        )
+    relative = (middle - chord) / (1.0 + np.maximum(np.abs(middle), np.abs(chord)))
+    return {
+        "triples": int(triples),
+        "violations": int(np.sum(relative > 1e-12)),
+        "worst": float(relative.max()),
+        "mean_gap": float(np.mean(chord - middle)),
+    }
+
+
+def cost_on_action_grid(weights: dict, observation, points: int = CONTOUR_GRID):
+    """``(initiator_feed[points], coolant[points], cost[points, points])``: c(s, .) over the input box.
+
+    ``weights``: :meth:`cstr.safety.picnn.PICNN.export`; ``observation[6]``: one
+    state. ``cost[i, j]`` is the cost at coolant ``coolant[i]`` and initiator
+    feed ``initiator_feed[j]`` (the layout of ``matplotlib.contour``).
+    """
+    low, high = weights["action_low"], weights["action_high"]
+    feed = np.linspace(low[0], high[0], points)
+    coolant = np.linspace(low[1], high[1], points)
+    grid_feed, grid_coolant = np.meshgrid(feed, coolant)
+    actions = np.column_stack([grid_feed.ravel(), grid_coolant.ravel()])
+    observation = np.asarray(observation, dtype=np.float64).reshape(1, -1)
+    surface = CostSurface(weights, np.repeat(observation, len(actions), axis=0))
+    return feed, coolant, surface.value(actions).reshape(grid_feed.shape)
+
+
+def correction_cost_drop(costs) -> dict:
+    """Summaries of ``Correction.costs[K + 1, n]`` (``record=True``): the cost relative to the start.
+
+    Returns ``drop[K + 1, n]`` = c_k - c_0, its ``median`` and 10th/90th
+    percentiles per step, ``monotone`` (every row non-increasing) and
+    ``unchanged`` (the share of rows whose cost did not move at all).
+    """
+    costs = np.asarray(costs, dtype=float)
+    drop = costs - costs[0]
+    return {
+        "drop": drop,
+        "median": np.median(drop, axis=1),
+        "p10": np.percentile(drop, 10, axis=1),
+        "p90": np.percentile(drop, 90, axis=1),
+        "monotone": bool(np.all(np.diff(costs, axis=0) <= 0.0)),
+        "unchanged": float(np.mean(drop[-1] == 0.0)),
+    }
+
+
+def correction_moves(correction, low, high) -> dict:
+    """How far a :class:`cstr.safety.correction.Correction` moved the actions, in physical and normalised units.
+
+    ``low``, ``high``: the input bounds. Returns the mean absolute move of
+    each input (``initiator_feed`` [kg/h], ``coolant_temperature`` [K]), the
+    largest move in normalised units (``max_unit``) and the share of
+    actions that moved at all (``moved``).
+    """
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    start = np.clip(np.atleast_2d(correction.initial_actions), low, high)
+    delta = np.atleast_2d(correction.actions) - start
+    unit = np.abs(delta) * 2.0 / (high - low)
+    return {
+        "initiator_feed": float(np.mean(np.abs(delta[:, 0]))),
+        "coolant_temperature": float(np.mean(np.abs(delta[:, 1]))),
+        "max_unit": float(unit.max()),
+        "moved": float(np.mean(np.any(unit > 1e-12, axis=1))),
+    }
+
+
+def steady_state_minimisers(
+    grade,
+    agent=None,
+    dynamics: DynamicsModel | None = None,
+    cost: PICNN | None = None,
+    horizon: int = 6,
+    discount: float = 0.97,
+    half_widths=(0.1, 1.5),
+    points: int = 41,
+) -> dict[str, np.ndarray]:
+    """The best action on a grid around ``grade``'s steady inputs, by each cost given.
+
+    The process sits exactly on the grade, with the steady inputs applied
+    before: the right answer is to keep those inputs. ``agent``: IQL's
+    critic (its arg max of Q); ``dynamics``: the model's tracking cost
+    ``C_L`` (arg min); ``cost``: a PICNN (arg min). The grid spans
+    ``steady inputs ± half_widths`` (kg/h, K) with ``points`` per axis.
+    """
+    inputs = grade.steady_inputs()
+    feeds = np.linspace(inputs[0] - half_widths[0], inputs[0] + half_widths[0], points)
+    coolants = np.linspace(inputs[1] - half_widths[1], inputs[1] + half_widths[1], points)
+    grid = np.stack(np.meshgrid(feeds, coolants, indexing="ij"), axis=-1).reshape(-1, 2)
+    observation = np.array([grade.polymer, grade.temperature, 0.0, 0.0, inputs[0], inputs[1]])
+    observations = torch.as_tensor(np.repeat(observation[None], len(grid), 0), dtype=torch.float32)
+    actions = torch.as_tensor(grid, dtype=torch.float32)
+    best = {"steady inputs": inputs}
+    with torch.no_grad():
+        if agent is not None:
+            q = agent.target_q(agent.normaliser.observations(observations), agent.normaliser.to_unit(actions))
+            best["IQL critic (arg max Q)"] = grid[int(torch.argmax(q))]
+        if dynamics is not None:
+            states = torch.as_tensor(np.repeat(grade.steady_state()[None], len(grid), 0), dtype=torch.float32)
+            setpoints = torch.as_tensor(np.repeat(grade.setpoint[None], len(grid), 0), dtype=torch.float32)
+            tracking = dynamics.tracking_cost(states, actions, setpoints, horizon, discount)
+            best[f"dynamics model (arg min C_L, L = {horizon})"] = grid[int(torch.argmin(tracking))]
+        if cost is not None:
+            best["cost model (arg min c)"] = grid[int(torch.argmin(cost(observations, actions)))]
+    return best

@@ -1,0 +1,198 @@
+"""A dynamics model learned from the logged transitions, and the tracking cost it predicts.
+
+The cost model's ``"model"`` target (:mod:`cstr.safety.cost_model`) needs to know
+what an action *does*, something neither the logged actions nor a critic
+trained on them pins down: the PI controllers that wrote the data chose
+their actions from the state, so along the data the action and the state
+move together, and a critic can credit the action with the state's effect
+(chapter 5 shows IQL's critic preferring another jacket temperature even
+at the steady state of a grade). A one-step model of the plant's response does
+not have that problem when its input is the **full state**: given the
+state, the next state depends on the action alone, whatever chose it, and
+the randomised PI tunings move the action around each state enough to
+identify the response.
+
+The datasets log the full physical state (``states``/``next_states``: A, I,
+R, P, T) beside the observation, so the model is trained on it:
+
+    x_{t+1} = x_t + diag(sigma_d) f_theta( (x_t - mu_x) / sigma_x, unit(a_t) ) + mu_d
+
+an MLP ``f_theta`` on the standardised state and the action in [-1, 1]
+that predicts the standardised state change over one 30-minute interval.
+The model is used only to compute training targets offline; the deployed
+cost, and so the correction, see the observation alone.
+
+:meth:`DynamicsModel.tracking_cost` rolls the model forward holding one
+action for ``horizon`` intervals (the look-ahead L) and adds up the
+reward's squared, normalised setpoint errors along the way, discounted:
+
+    C_L(x, a) = sum_{k=1..L} gamma^{k-1} [ ((P* - P_k) / 40)^2 + ((T* - T_k) / 10)^2 ].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from cstr.agents.nn import LossLog, mlp, seed_everything
+from cstr.envs import core
+from cstr.plant.model import DEFAULT_PARAMETERS
+from cstr.plant.scenarios import CONTROL_INTERVAL, GRADES
+from cstr.plant.simulate import integrate_interval
+
+STATE_DIM = 5
+ACTION_DIM = 2
+
+
+@dataclass
+class DynamicsConfig:
+    """Hyperparameters of the dynamics model and its training."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    learning_rate: float = 1e-3
+    batch_size: int = 512
+    num_updates: int = 10_000
+    validation_fraction: float = 0.1  # rows held out to report a validation loss
+    seed: int = 0
+    log_every: int = 500
+
+
+class DynamicsModel(nn.Module):
+    """``next_states = model(states[n, 5], actions[n, 2])`` over one control interval, physical units."""
+
+    def __init__(self, state_mean, state_std, delta_mean, delta_std, hidden: tuple[int, ...] = (256, 256)):
+        super().__init__()
+        space = core.action_space()
+
+        def buffer(name, values):
+            self.register_buffer(name, torch.as_tensor(np.asarray(values, dtype=np.float32)))
+
+        buffer("state_mean", state_mean)
+        buffer("state_std", state_std)
+        buffer("delta_mean", delta_mean)
+        buffer("delta_std", delta_std)
+        buffer("action_low", space.low)
+        buffer("action_high", space.high)
+        self.hidden = tuple(hidden)
+        self.net = mlp(STATE_DIM + ACTION_DIM, STATE_DIM, self.hidden)
+
+    def standardised_change(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        unit = 2.0 * (actions - self.action_low) / (self.action_high - self.action_low) - 1.0
+        return self.net(torch.cat([(states - self.state_mean) / self.state_std, unit], dim=-1))
+
+    def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        states = torch.as_tensor(states, dtype=torch.float32)
+        actions = torch.as_tensor(actions, dtype=torch.float32)
+        return states + self.standardised_change(states, actions) * self.delta_std + self.delta_mean
+
+    def tracking_cost(self, states, actions, setpoints, horizon: int = 3, discount: float = 0.97) -> torch.Tensor:
+        """``C_L``: the discounted squared setpoint errors over ``horizon`` intervals holding ``actions``.
+
+        ``setpoints[n, 2]`` are (P*, T*). Differentiable in ``actions``.
+        """
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1 interval, got {horizon}")
+        states = torch.as_tensor(states, dtype=torch.float32)
+        setpoints = torch.as_tensor(setpoints, dtype=torch.float32)
+        cost = torch.zeros(states.shape[0], dtype=torch.float32)
+        for k in range(horizon):
+            states = self(states, actions)
+            cost = cost + discount**k * (
+                ((setpoints[:, 0] - states[:, 3]) / core.POLYMER_SCALE) ** 2
+                + ((setpoints[:, 1] - states[:, 4]) / core.TEMPERATURE_SCALE) ** 2
+            )
+        return cost
+
+
+@dataclass
+class DynamicsResult:
+    model: DynamicsModel
+    config: DynamicsConfig
+    history: dict = field(default_factory=dict)
+
+
+def transitions(data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """States, actions and next states of every transition that did not end its episode early.
+
+    A terminated transition ends at the temperature limit or at a solver
+    failure; the latter's next state is not a state of the plant.
+    """
+    keep = ~np.asarray(data["terminations"], dtype=bool)
+    return (np.asarray(data["states"])[keep], np.asarray(data["actions"])[keep], np.asarray(data["next_states"])[keep])
+
+
+def train(
+    data: dict[str, np.ndarray], config: DynamicsConfig = DynamicsConfig(), progress: bool = True
+) -> DynamicsResult:
+    """Fit the one-step model to the logged full-state transitions of ``data``."""
+    states, actions, next_states = transitions(data)
+    if len(states) < 100:
+        raise ValueError(f"only {len(states)} usable transitions; the dynamics model needs the datasets' states")
+    generator = seed_everything(config.seed)
+    changes = next_states - states
+    # per-state floors: the radical concentration changes by ~1e-8 mol/m3 per interval
+    model = DynamicsModel(
+        states.mean(0), states.std(0) + 1e-12, changes.mean(0), changes.std(0) + 1e-15, hidden=config.hidden
+    )
+    s = torch.as_tensor(states, dtype=torch.float32)
+    a = torch.as_tensor(actions, dtype=torch.float32)
+    with torch.no_grad():
+        target = (torch.as_tensor(changes, dtype=torch.float32) - model.delta_mean) / model.delta_std
+    order = torch.randperm(len(s), generator=generator)
+    held_out = order[: int(config.validation_fraction * len(s))]
+    fitted = order[len(held_out) :]
+    optimiser = torch.optim.Adam(model.net.parameters(), lr=config.learning_rate, foreach=True)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.num_updates)
+    log = LossLog(["loss"], config.log_every, config.num_updates)
+    validation = {"step": [], "validation_loss": []}
+    steps = tqdm(range(1, config.num_updates + 1), desc="dynamics", disable=not progress, mininterval=1.0)
+    for step in steps:
+        rows = fitted[torch.randint(0, len(fitted), (config.batch_size,), generator=generator)]
+        loss = ((model.standardised_change(s[rows], a[rows]) - target[rows]) ** 2).mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if log.add(step, loss=loss.item()):
+            with torch.no_grad():
+                error = ((model.standardised_change(s[held_out], a[held_out]) - target[held_out]) ** 2).mean()
+            validation["step"].append(step)
+            validation["validation_loss"].append(float(error))
+            steps.set_postfix(validation=f"{float(error):.2e}")
+    history = log.history | {"validation_loss": validation["validation_loss"]}
+    return DynamicsResult(model.eval(), config, history)
+
+
+def response_check(model: DynamicsModel, grades=None, moves=((0.05, 0.0), (0.0, 1.0)), params=None) -> list[dict]:
+    """The model's one-interval response to small input moves at each grade's steady state, beside the plant's.
+
+    For a book, not for training: the plant (:func:`cstr.plant.simulate.integrate_interval`)
+    is only the yardstick. Each row: grade, the move (du_I [kg/h], dT_c [K]),
+    and the change of P [kg/m3] and T [K] after one interval, true and predicted.
+    """
+    grades = GRADES if grades is None else grades
+    params = DEFAULT_PARAMETERS if params is None else params
+    rows = []
+    for grade in grades:
+        state, inputs = grade.steady_state(params), grade.steady_inputs(params)
+        for move in moves:
+            action = inputs + np.asarray(move, dtype=float)
+            true_next = np.asarray(integrate_interval(state, action, CONTROL_INTERVAL, params))
+            with torch.no_grad():
+                predicted = model(state[None], action[None])[0].double().numpy()
+            rows.append(
+                {
+                    "grade": grade.name,
+                    "move u_I [kg/h]": move[0],
+                    "move T_c [K]": move[1],
+                    "plant dP [kg/m3]": true_next[3] - state[3],
+                    "model dP [kg/m3]": predicted[3] - state[3],
+                    "plant dT [K]": true_next[4] - state[4],
+                    "model dT [K]": predicted[4] - state[4],
+                }
+            )
+    return rows
