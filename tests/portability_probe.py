@@ -27,10 +27,12 @@ def main(out: Path, episodes: int, eval_episodes: int, controllers: list[str]) -
     from numpy._core._multiarray_umath import __cpu_features__
 
     from cstr import load_controller
-    from cstr.data import EVALUATION_SEED_START, generate_scenario, write_npz
+    from cstr.data.generation import generate_scenario
     from cstr.envs.polymer_cstr import PolymerCSTREnv
-    from cstr.evaluation import evaluate
-    from cstr.scenarios import SCENARIO_NAMES
+    from cstr.experiments.evaluation import evaluate
+    from cstr.plant.scenarios import SCENARIO_NAMES
+    from cstr.seeds import EVALUATION_SEED_START
+    from cstr.storage import write_npz
 
     out.mkdir(parents=True, exist_ok=True)
     golden = {}
@@ -55,8 +57,15 @@ def main(out: Path, episodes: int, eval_episodes: int, controllers: list[str]) -
             evaluation = evaluate(load_controller(name), scenario, eval_episodes, EVALUATION_SEED_START)
             totals[f"{name}/{scenario}"] = [episode["total_reward"] for episode in evaluation.episodes]
     (out / "evaluation.json").write_text(json.dumps(totals), encoding="utf-8")
+    from cstr.plant import simulate
+
+    # what numba really compiled the integrator to, whatever the settings asked for
+    assembly = "".join(simulate._rodas4_interval.inspect_asm().values())
     settings = {
         "numba_cpu_name": numba.config.CPU_NAME or "host",
+        "uses_ymm": "ymm" in assembly,
+        "uses_zmm": "zmm" in assembly,
+        "uses_fma": "vfmadd" in assembly or "vfnmadd" in assembly,
         "numpy_features": sorted(name for name, on in __cpu_features__.items() if on),
         "torch_capability": torch.backends.cpu.get_cpu_capability(),
     }

@@ -154,13 +154,15 @@ def _free_port() -> int:
 def server():
     """``python -m http.server`` on a free loopback port, serving ``_build/html``."""
     if not (HTML_DIR / "index.html").is_file():
-        pytest.fail(f"{HTML_DIR / 'index.html'} is missing: build the book first "
-                    "(`jupyter-book build . -W -n --keep-going`, or `make test`)")
+        pytest.fail(
+            f"{HTML_DIR / 'index.html'} is missing: build the book first "
+            "(`jupyter-book build . -W -n --keep-going`, or `make test`)"
+        )
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-         "--directory", str(HTML_DIR)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(HTML_DIR)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 20
@@ -185,15 +187,16 @@ def server():
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`make chromium`, "
-                    "or apt-get install --no-install-recommends chromium); set CSTR_CHROMIUM "
-                    "to use another binary. Never `playwright install`.")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (`make chromium`, "
+            "or apt-get install --no-install-recommends chromium); set CSTR_CHROMIUM "
+            "to use another binary. Never `playwright install`."
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         # launch() gives the browser a fresh temporary user-data-dir of its own.
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=CHROMIUM_FLAGS)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         try:
             yield chromium
         finally:
@@ -281,23 +284,32 @@ def _visit(context, base: str, rel: str, blocked: set[str]) -> PageReport:
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: report.console_errors.append(f"uncaught exception: {error}"))
-    page.on("requestfailed", lambda request: None if request.url in blocked else
-            report.failed_requests.append(f"{request.url}: {request.failure}"))
-    page.on("response", lambda response: response.status >= 400 and report.failed_requests.append(
-        f"{response.url}: HTTP {response.status}"))
+    page.on(
+        "requestfailed",
+        lambda request: (
+            None if request.url in blocked else report.failed_requests.append(f"{request.url}: {request.failure}")
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and report.failed_requests.append(f"{response.url}: HTTP {response.status}")
+        ),
+    )
 
     page.goto(base + rel, wait_until="load")
     page.wait_for_load_state("networkidle")
 
     report.images = page.evaluate(_IMAGES_JS)
-    report.article_images_loaded = sum(1 for img in report.images
-                                       if img["inArticle"] and img["naturalWidth"] > 0)
+    report.article_images_loaded = sum(1 for img in report.images if img["inArticle"] and img["naturalWidth"] > 0)
     report.links = page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)")
     report.download_links = page.eval_on_selector_all(
-        ".dropdown-download-buttons a.btn-download-source-button", "els => els.map(a => a.href)")
+        ".dropdown-download-buttons a.btn-download-source-button", "els => els.map(a => a.href)"
+    )
     report.download_button_visible = page.evaluate(
         "() => { const b = document.querySelector('.dropdown-download-buttons > button');"
-        " return !!b && b.checkVisibility({visibilityProperty: true}); }")
+        " return !!b && b.checkVisibility({visibilityProperty: true}); }"
+    )
 
     if rel.startswith(CHAPTER_DIR + "/"):
         # Taken as the reader first sees the page: after a click and scroll the
@@ -358,8 +370,7 @@ def audit(server, browser) -> Audit:
     finally:
         context.close()
     result = Audit(server, pages, blocked, time.monotonic() - started)
-    print(f"\nbrowser audit: {len(pages)} pages in {result.seconds:.1f} s; "
-          f"{len(blocked)} external requests blocked")
+    print(f"\nbrowser audit: {len(pages)} pages in {result.seconds:.1f} s; {len(blocked)} external requests blocked")
     for url in sorted(blocked):
         print(f"  blocked (offline): {url}")
     return result
@@ -384,19 +395,29 @@ def test_book_has_pages_and_chapters(audit):
 
 
 def test_no_console_errors(audit):
-    _fail_if([f"{rel}: {message}" for rel, report in audit.pages.items()
-              for message in report.console_errors], "console errors")
+    _fail_if(
+        [f"{rel}: {message}" for rel, report in audit.pages.items() for message in report.console_errors],
+        "console errors",
+    )
 
 
 def test_no_failed_requests(audit):
-    _fail_if([f"{rel}: {failure}" for rel, report in audit.pages.items()
-              for failure in report.failed_requests], "failed requests to the book's server")
+    _fail_if(
+        [f"{rel}: {failure}" for rel, report in audit.pages.items() for failure in report.failed_requests],
+        "failed requests to the book's server",
+    )
 
 
 def test_every_image_loads(audit):
-    _fail_if([f"{rel}: {img['src']} (naturalWidth {img['naturalWidth']})"
-              for rel, report in audit.pages.items() for img in report.images
-              if img["naturalWidth"] <= 0], "images that did not load")
+    _fail_if(
+        [
+            f"{rel}: {img['src']} (naturalWidth {img['naturalWidth']})"
+            for rel, report in audit.pages.items()
+            for img in report.images
+            if img["naturalWidth"] <= 0
+        ],
+        "images that did not load",
+    )
 
 
 def test_internal_links_and_anchors_resolve(audit):
@@ -415,9 +436,14 @@ def test_internal_links_and_anchors_resolve(audit):
 
 
 def test_every_chapter_shows_figures(audit):
-    _fail_if([f"{rel}: no figure loaded in the article"
-              for rel, report in _chapters(audit).items() if report.article_images_loaded < 1],
-             "chapters without a visible figure")
+    _fail_if(
+        [
+            f"{rel}: no figure loaded in the article"
+            for rel, report in _chapters(audit).items()
+            if report.article_images_loaded < 1
+        ],
+        "chapters without a visible figure",
+    )
 
 
 def test_every_chapter_offers_its_notebook_for_download(audit):
@@ -440,7 +466,9 @@ def test_solutions_are_folded_and_open_on_click(audit):
     for rel, solution in solutions:
         name = f"{rel}#{solution['id']} ({solution['title']})"
         if not solution["hasButton"]:
-            problems.append(f"{name}: no toggle button (not written with :class: dropdown, or sphinx-togglebutton did not run)")
+            problems.append(
+                f"{name}: no toggle button (not written with :class: dropdown, or sphinx-togglebutton did not run)"
+            )
         if not solution["folded_at_start"]:
             problems.append(f"{name}: visible before any click")
         if not solution["open_after_click"]:
@@ -455,5 +483,7 @@ def test_every_chapter_has_a_screenshot(audit):
         if shot is None or not shot.is_file() or shot.stat().st_size < 1000:
             problems.append(f"{rel}: no screenshot at {shot}")
     _fail_if(problems, "chapters without a screenshot")
-    print("\nscreenshots:\n" + "\n".join(f"  {r.screenshot.relative_to(REPO_ROOT)} ({r.seconds:.1f} s)"
-                                          for r in _chapters(audit).values()))
+    print(
+        "\nscreenshots:\n"
+        + "\n".join(f"  {r.screenshot.relative_to(REPO_ROOT)} ({r.seconds:.1f} s)" for r in _chapters(audit).values())
+    )

@@ -22,8 +22,8 @@ Claims, each checked under every setting:
    total rewards of ``data/results/evaluation.json`` to the 12 digits they
    are stored with; learned controllers (torch and BLAS, which round
    differently per CPU) reproduce each scenario's mean within
-   :data:`cstr.results.RESULT_TOLERANCE` and each episode within
-   :data:`cstr.results.EPISODE_TOLERANCE`. The evaluation runs all stored
+   :data:`cstr.experiments.results.RESULT_TOLERANCE` and each episode within
+   :data:`cstr.experiments.results.EPISODE_TOLERANCE`. The evaluation runs all stored
    episodes at once, as ``reproduce`` did: the corrected controllers' float32
    matrix products round differently for another batch size.
 """
@@ -37,10 +37,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cstr.data import load_dataset
+from cstr.data.dataset import load_dataset
+from cstr.data.generation import TRANSITION_KEYS
 from cstr.envs.polymer_cstr import PolymerCSTREnv
-from cstr.scenarios import SCENARIO_NAMES
-from cstr.results import EPISODE_TOLERANCE, RESULT_TOLERANCE, load_results
+from cstr.experiments.results import EPISODE_TOLERANCE, RESULT_TOLERANCE, load_results
+from cstr.plant.scenarios import SCENARIO_NAMES
 
 PROBE = Path(__file__).parent / "portability_probe.py"
 GOLDEN = Path(__file__).parent / "golden"
@@ -48,6 +49,14 @@ EPISODES = 4
 EXACT_CONTROLLERS = ("pi", "pi-tuned")
 LEARNED_CONTROLLERS = ("bc", "iql", "bc+", "iql+")
 STORAGE_PRECISION = 1e-11  # results JSON keeps 12 significant digits
+
+
+HASWELL_FEATURES = ",".join(
+    ["+" + f for f in ("64bit", "avx", "avx2", "bmi", "bmi2", "cmov", "cx16", "cx8", "f16c", "fma", "fxsr", "lzcnt")]
+    + ["+" + f for f in ("mmx", "movbe", "pclmul", "popcnt", "sahf", "sse", "sse2", "sse3", "sse4.1", "sse4.2")]
+    + ["+ssse3", "+xsave"]
+    + ["-" + f for f in ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl")]
+)
 
 
 def host_cpu_flags() -> set[str]:
@@ -86,6 +95,8 @@ def cpu_settings() -> dict[str, dict[str, str]]:
     if {"avx2", "fma"} <= host_cpu_flags():
         settings["AVX2 and FMA, no AVX-512"] = {
             "NUMBA_CPU_NAME": "haswell",
+            # explicit, or numba adds the host's own features (AVX-512 included) to the named CPU
+            "NUMBA_CPU_FEATURES": HASWELL_FEATURES,
             "NPY_DISABLE_CPU_FEATURES": " ".join(name for name in dispatch if name not in ("X86_V3", "AVX2")),
             "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F,-AVX512DQ,-AVX512VL,-AVX512BW,-AVX512CD",
             "OPENBLAS_CORETYPE": "Haswell",
@@ -106,8 +117,15 @@ def probe(request, tmp_path_factory):
     env = dict(os.environ, **setting)
     env["NUMBA_CACHE_DIR"] = str(out / "numba-cache")  # compile afresh for the other target
     env["OMP_NUM_THREADS"] = "1"
-    command = [sys.executable, str(PROBE), str(out), str(EPISODES), str(load_results().episodes),
-               *EXACT_CONTROLLERS, *LEARNED_CONTROLLERS]
+    command = [
+        sys.executable,
+        str(PROBE),
+        str(out),
+        str(EPISODES),
+        str(load_results().episodes),
+        *EXACT_CONTROLLERS,
+        *LEARNED_CONTROLLERS,
+    ]
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, f"probe failed under {request.param}:\n{finished.stderr[-3000:]}"
     return out, setting
@@ -117,6 +135,12 @@ def test_the_settings_take_effect(probe):
     out, setting = probe
     applied = json.loads((out / "settings.json").read_text())
     assert applied["numba_cpu_name"] == setting["NUMBA_CPU_NAME"]
+    # the compiled integrator itself: never a fused multiply-add (no fast-math), and no wider
+    # registers than the imitated CPU has
+    assert not applied["uses_fma"]
+    assert not applied["uses_zmm"]
+    if setting["NUMBA_CPU_NAME"] == "generic":
+        assert not applied["uses_ymm"]
     disabled = set(setting["NPY_DISABLE_CPU_FEATURES"].split())
     assert not disabled & set(applied["numpy_features"]), "numpy kept SIMD features the setting switched off"
     expected_torch = {"default": "DEFAULT", "avx2": "AVX2"}[setting["ATEN_CPU_CAPABILITY"]]
@@ -129,8 +153,7 @@ def test_regenerated_episodes_are_the_shipped_bytes(probe, scenario):
     shipped = load_dataset(scenario)
     rows = shipped.episode_ids < EPISODES
     with np.load(out / f"{scenario}.npz") as regenerated:
-        for key in ("observations", "actions", "rewards", "next_observations", "terminations", "truncations",
-                    "episode_ids", "states", "next_states"):
+        for key in (*TRANSITION_KEYS, "states", "next_states"):
             mine = regenerated[key]
             theirs = getattr(shipped, key)[rows]
             assert mine.dtype == theirs.dtype and mine.tobytes() == theirs.tobytes(), f"{scenario}: {key} differs"

@@ -118,11 +118,7 @@ def test_select_chapters_only_and_unknown(tmp_path):
 
 
 def test_passing_chapter_gets_mode_injected(tmp_path):
-    body = (
-        "\n# Tiny\n"
-        + PARAMETERS
-        + '\n```{code-cell} ipython3\nprint("mode is", mode)\n```\n'
-    )
+    body = "\n# Tiny\n" + PARAMETERS + '\n```{code-cell} ipython3\nprint("mode is", mode)\n```\n'
     toc = _write_book(tmp_path, {"01_tiny": body})
     (chapter,) = rc.chapters_from_toc(toc)
 
@@ -132,9 +128,7 @@ def test_passing_chapter_gets_mode_injected(tmp_path):
     nb = nbformat.read(chapter.output, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "quick" in injected[0].source
-    printed = "".join(
-        out.get("text", "") for c in nb.cells if c.cell_type == "code" for out in c.outputs
-    )
+    printed = "".join(out.get("text", "") for c in nb.cells if c.cell_type == "code" for out in c.outputs)
     assert "mode is quick" in printed
 
 
@@ -166,7 +160,7 @@ def test_failing_cell_names_notebook_and_cell(tmp_path):
 
 
 def test_main_exits_nonzero_on_failure(tmp_path, capsys):
-    body = PARAMETERS + '\n```{code-cell} ipython3\n1 / 0\n```\n'
+    body = PARAMETERS + "\n```{code-cell} ipython3\n1 / 0\n```\n"
     toc = _write_book(tmp_path, {"01_ok": PARAMETERS, "02_zero": body})
 
     status = rc.main(["--toc", str(toc), "--mode", "quick"])
@@ -193,7 +187,7 @@ def test_list_prints_chapters_in_order(tmp_path, capsys):
 
 def test_failing_cell_is_located_by_position_not_by_text(tmp_path):
     # Two code cells with the same source: the second one fails.
-    repeated = "\n```{code-cell} ipython3\nn += 1\nassert n < 2, f\"n = {n}\"\n```\n"
+    repeated = '\n```{code-cell} ipython3\nn += 1\nassert n < 2, f"n = {n}"\n```\n'
     body = PARAMETERS + "\n```{code-cell} ipython3\nn = 0\n```\n" + repeated + repeated
     toc = _write_book(tmp_path, {"01_twice": body})
     (chapter,) = rc.chapters_from_toc(toc)
@@ -209,15 +203,12 @@ def test_figures_are_captured_even_with_agg_backend(tmp_path, monkeypatch):
     # backend, or the book's figures silently disappear.
     monkeypatch.setenv("MPLBACKEND", "Agg")
     body = PARAMETERS + (
-        "\n```{code-cell} ipython3\nimport matplotlib.pyplot as plt\n"
-        "plt.plot([0, 1], [1, 0])\nplt.show()\n```\n"
+        "\n```{code-cell} ipython3\nimport matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()\n```\n"
     )
     toc = _write_book(tmp_path, {"01_fig": body})
     (chapter,) = rc.chapters_from_toc(toc)
     rc.run_chapter(chapter, mode="quick", root=tmp_path)
     nb = nbformat.read(chapter.output, as_version=4)
-    kinds = [
-        key for c in nb.cells if c.cell_type == "code" for out in c.outputs for key in out.get("data", {})
-    ]
+    kinds = [key for c in nb.cells if c.cell_type == "code" for out in c.outputs for key in out.get("data", {})]
     assert "image/png" in kinds
     assert os.environ["MPLBACKEND"] == "Agg"  # the caller's environment is restored

@@ -15,7 +15,9 @@ strip = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(strip)
 
 
-SAMPLE = HEADER + """
+SAMPLE = (
+    HEADER
+    + """
 # A chapter
 
 ```{code-cell} ipython3
@@ -66,6 +68,7 @@ SECRET_THREE
 
 Text after the exercises.
 """
+)
 
 
 def test_removes_gated_and_plain_solutions_and_keeps_the_rest():
@@ -74,8 +77,17 @@ def test_removes_gated_and_plain_solutions_and_keeps_the_rest():
     assert "SECRET" not in text
     assert "solution" not in text
     assert "A nested note" not in text
-    for kept in ("# A chapter", "x = 1", ":::{exercise-start}", "Add one to `x`.", ":::{exercise-end}",
-                 "::::{exercise}", "Name the bound.", "Text after the exercises.", "name: python3"):
+    for kept in (
+        "# A chapter",
+        "x = 1",
+        ":::{exercise-start}",
+        "Add one to `x`.",
+        ":::{exercise-end}",
+        "::::{exercise}",
+        "Name the bound.",
+        "Text after the exercises.",
+        "name: python3",
+    ):
         assert kept in text
     assert "\n\n\n" not in text  # the blank lines around a removed block collapse
 
@@ -85,11 +97,14 @@ def test_text_without_solutions_is_unchanged():
     assert strip.strip_solutions(text) == (text, 0)
 
 
-@pytest.mark.parametrize("bad", [
-    ":::{solution-start} ex\n:::\nbody\n",  # never ended
-    ":::{solution-end}\n:::\n",  # end without start
-    ":::{solution} ex\nbody without a closing fence\n",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ":::{solution-start} ex\n:::\nbody\n",  # never ended
+        ":::{solution-end}\n:::\n",  # end without start
+        ":::{solution} ex\nbody without a closing fence\n",
+    ],
+)
 def test_malformed_solutions_are_refused(bad):
     with pytest.raises(strip.StripError):
         strip.strip_solutions(HEADER + bad)

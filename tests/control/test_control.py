@@ -5,23 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cstr.control import (
-    TUNING_RANGES,
-    PIController,
-    PITuning,
-    rollout,
-    sample_tuning,
-    tuning_for_seed,
-)
-from cstr.scenarios import CONTROL_INTERVAL, get_scenario
+from cstr.control.pi import TUNING_RANGES, PIController, PITuning, sample_tuning, tuning_for_seed
+from cstr.control.rollout import rollout
+from cstr.plant.scenarios import CONTROL_INTERVAL, get_scenario
 
 TUNING = PITuning(polymer_gain=0.02, polymer_integral_time=10.0, temperature_gain=1.0, temperature_integral_time=2.0)
 
 
 def observation(polymer_error, temperature_error, feed, coolant):
     grade = get_scenario("grade_up").target
-    return np.array([grade.polymer - polymer_error, grade.temperature - temperature_error,
-                     polymer_error, temperature_error, feed, coolant])
+    return np.array(
+        [
+            grade.polymer - polymer_error,
+            grade.temperature - temperature_error,
+            polymer_error,
+            temperature_error,
+            feed,
+            coolant,
+        ]
+    )
 
 
 def test_bumpless_start_has_no_proportional_kick():
@@ -29,8 +31,9 @@ def test_bumpless_start_has_no_proportional_kick():
     obs = observation(5.0, -2.0, 1.0, 340.0)
     action = controller.act(obs)
     # only the integral increment: Kc * dt / tau_I * e
-    expected = np.array([1.0 + 0.02 * CONTROL_INTERVAL / (10.0 * 3600) * 5.0,
-                         340.0 + 1.0 * CONTROL_INTERVAL / (2.0 * 3600) * -2.0])
+    expected = np.array(
+        [1.0 + 0.02 * CONTROL_INTERVAL / (10.0 * 3600) * 5.0, 340.0 + 1.0 * CONTROL_INTERVAL / (2.0 * 3600) * -2.0]
+    )
     np.testing.assert_allclose(action, expected)
     # zero error at the start: the inputs stay exactly where the plant had them
     controller.reset()
@@ -60,9 +63,19 @@ def test_batched_equals_rows_and_reset_of_selected_rows():
     tunings = [tuning_for_seed(s) for s in range(4)]
     batch = PIController(tunings)
     rng = np.random.default_rng(0)
-    obs = [np.column_stack([rng.uniform(30, 90, 4), rng.uniform(330, 355, 4), rng.uniform(-10, 10, 4),
-                            rng.uniform(-5, 5, 4), rng.uniform(0, 2.5, 4), rng.uniform(300, 350, 4)])
-           for _ in range(3)]
+    obs = [
+        np.column_stack(
+            [
+                rng.uniform(30, 90, 4),
+                rng.uniform(330, 355, 4),
+                rng.uniform(-10, 10, 4),
+                rng.uniform(-5, 5, 4),
+                rng.uniform(0, 2.5, 4),
+                rng.uniform(300, 350, 4),
+            ]
+        )
+        for _ in range(3)
+    ]
     singles = [PIController(t) for t in tunings]
     for k, o in enumerate(obs):
         if k == 2:
@@ -105,8 +118,15 @@ def test_extreme_tunings_are_stable_in_every_scenario():
     """The corners of the ranges (sluggish and aggressive) all finish the episode without runaway."""
     import itertools
 
-    corners = [PITuning(*c) for c in itertools.product(*(TUNING_RANGES[n] for n in (
-        "polymer_gain", "polymer_integral_time", "temperature_gain", "temperature_integral_time")))]
+    corners = [
+        PITuning(*c)
+        for c in itertools.product(
+            *(
+                TUNING_RANGES[n]
+                for n in ("polymer_gain", "polymer_integral_time", "temperature_gain", "temperature_integral_time")
+            )
+        )
+    ]
     for scenario in ("startup", "grade_down", "grade_up"):
         result = rollout(PIController(corners), scenario, [11] * len(corners))
         assert np.all(result["termination_reasons"] == "horizon"), scenario
@@ -115,9 +135,9 @@ def test_extreme_tunings_are_stable_in_every_scenario():
 
 
 def test_registry_loads_pi_controllers():
-    from cstr.controllers import CONTROLLERS, load_controller
+    from cstr.experiments.registry import LOADERS, load_controller
 
-    assert {"pi", "pi-tuned"} <= set(CONTROLLERS)
+    assert {"pi", "pi-tuned"} <= set(LOADERS)
     for name in ("pi", "pi-tuned"):
         controller = load_controller(name)
         if name == "pi":
@@ -131,7 +151,8 @@ def test_registry_loads_pi_controllers():
 
 
 def test_randomised_pi_reproduces_the_dataset_behaviour_policy():
-    from cstr.control import RandomisedPI, rollout, tuning_for_seed
+    from cstr.control.pi import RandomisedPI, tuning_for_seed
+    from cstr.control.rollout import rollout
 
     seeds = [3, 4]
     randomised = rollout(RandomisedPI(), "grade_up", seeds, horizon=20)

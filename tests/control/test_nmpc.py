@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 import cstr
-from cstr.comparison import gap_metric, gap_table
-from cstr.control import rollout
+from cstr.control.nmpc import NMPC, casadi_rhs
+from cstr.control.rollout import rollout
 from cstr.envs.polymer_cstr import PolymerCSTREnv
-from cstr.model import rhs
-from cstr.nmpc import NMPC, casadi_rhs
-from cstr.scenarios import TEMPERATURE_LIMIT
+from cstr.experiments.comparison import gap_metric, gap_table
+from cstr.plant.model import rhs
+from cstr.plant.scenarios import TEMPERATURE_LIMIT
 
 casadi = pytest.importorskip("casadi")
 
@@ -17,8 +17,9 @@ casadi = pytest.importorskip("casadi")
 def test_casadi_model_is_the_reactor_model():
     rng = np.random.default_rng(0)
     for _ in range(5):
-        x = np.array([rng.uniform(400, 520), rng.uniform(0, 8), rng.uniform(0, 2e-6), rng.uniform(0, 100),
-                      rng.uniform(320, 360)])
+        x = np.array(
+            [rng.uniform(400, 520), rng.uniform(0, 8), rng.uniform(0, 2e-6), rng.uniform(0, 100), rng.uniform(320, 360)]
+        )
         u = np.array([rng.uniform(0, 2.5), rng.uniform(300, 350)])
         ours = np.array(casadi.DM(casadi_rhs(casadi.DM(x), casadi.DM(u)))).ravel()
         np.testing.assert_allclose(ours, rhs(x, u), rtol=1e-12, atol=1e-30)
@@ -93,7 +94,8 @@ def test_gap_metric_arithmetic():
 
 
 def test_offset_free_estimate_takes_up_the_prediction_error_of_a_mismatched_plant():
-    from cstr.simulate import advance_batch
+    from cstr.plant.simulate import advance_batch
+
     hot = PolymerCSTREnv("grade_up", parameter_factors={"jacket_ua": 0.8, "propagation_prefactor": 1.2})
     obs, _ = hot.reset(seed=5)
     controller = NMPC(horizon=6, disturbance_gain=1.0)
@@ -111,31 +113,64 @@ def test_offset_free_estimate_takes_up_the_prediction_error_of_a_mismatched_plan
 
 
 def test_merging_adds_controllers_to_shipped_results():
-    from cstr.comparison import _finish_comparison, merge_comparison, merge_robustness
+    from cstr.experiments.comparison import _finish_comparison, merge_comparison, merge_robustness
 
     def result(names, rewards):
-        records = {"grade_up": {n: {"total_reward": [r], "safety_violation": [False], "max_temperature": [350.0],
-                                    "steady_state_offset": [0.0]} for n, r in zip(names, rewards)}}
-        return _finish_comparison({"seed": 1_000_000, "episodes": 1, "controllers": list(names),
-                                   "unavailable": {"bc": "missing"}, "records": records, "solve_times": {}})
+        records = {
+            "grade_up": {
+                n: {
+                    "controller": n,
+                    "scenario": "grade_up",
+                    "first_seed": 1_000_000,
+                    "episodes": [
+                        {
+                            "total_reward": r,
+                            "safety_violation": False,
+                            "max_temperature": 350.0,
+                            "steady_state_offset": 0.0,
+                        }
+                    ],
+                }
+                for n, r in zip(names, rewards)
+            }
+        }
+        return _finish_comparison(
+            {
+                "seed": 1_000_000,
+                "episodes": 1,
+                "controllers": list(names),
+                "unavailable": {"bc": "missing"},
+                "records": records,
+                "solve_times": {},
+            }
+        )
 
     old = result(["nmpc", "pi"], [-3.0, -21.0])
     merged = merge_comparison(old, result(["bc"], [-12.0]))
-    assert merged["controllers"] == ["nmpc", "pi", "bc"] and merged["unavailable"] == {}
+    assert merged["controllers"] == ["pi", "bc", "nmpc"]  # the registry's order and merged["unavailable"] == {}
     assert merged["gap"]["grade_up"]["bc"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="same seeds"):
         merge_comparison(old, {**result(["bc"], [-12.0]), "episodes": 2})
-    robust = lambda names, summary: {"seed": 1, "episodes": 1, "controllers": names, "unavailable": {},
-                                     "cases": {"noise": {"options": {}, "summary": {"grade_up": summary}}}}
-    both = merge_robustness(robust(["nmpc"], {"nmpc": {"mean_total_reward": -3.0}}),
-                            robust(["bc"], {"bc": {"mean_total_reward": -9.0}}))
+
+    def robust(names, summary):
+        return {
+            "seed": 1,
+            "episodes": 1,
+            "controllers": names,
+            "unavailable": {},
+            "cases": {"noise": {"options": {}, "summary": {"grade_up": summary}}},
+        }
+
+    both = merge_robustness(
+        robust(["nmpc"], {"nmpc": {"mean_total_reward": -3.0}}), robust(["bc"], {"bc": {"mean_total_reward": -9.0}})
+    )
     assert set(both["cases"]["noise"]["summary"]["grade_up"]) == {"nmpc", "bc"}
 
 
 def test_store_writes_and_merges_result_files(tmp_path):
     import json
 
-    from cstr.comparison import _store
+    from cstr.experiments.comparison import _store
 
     path = tmp_path / "result.json"
     _store(path, {"seconds": 1.0, "a": 1})

@@ -9,15 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from cstr.data import (
-    EVALUATION_SEED_START,
-    MANIFEST_NAME,
-    DataIntegrityError,
-    generate,
-    load_dataset,
-    read_manifest,
-    sha256_file,
-)
+from cstr.data.dataset import load_dataset
+from cstr.data.generation import generate
+from cstr.seeds import EVALUATION_SEED_START
+from cstr.storage import MANIFEST_NAME, DataIntegrityError, read_manifest, sha256_file
 
 EPISODES = 4
 HORIZON = 25
@@ -44,9 +39,24 @@ def test_generation_refuses_evaluation_seeds(tmp_path):
 
 
 def test_cli_refuses_evaluation_seeds(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "cstr", "generate-data", "--scenario", "startup",
-                             "--episodes", "1", "--seed", str(EVALUATION_SEED_START), "--out", str(tmp_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cstr",
+            "generate-data",
+            "--scenario",
+            "startup",
+            "--episodes",
+            "1",
+            "--seed",
+            str(EVALUATION_SEED_START),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0
     assert "evaluation" in result.stderr and "1,000,000" in result.stderr
 
@@ -125,7 +135,7 @@ def test_missing_manifest_is_named(small_data, tmp_path):
 
 
 def test_shipped_manifest_lists_the_canonical_files():
-    from cstr.data import DATA_ROOT
+    from cstr.storage import DATA_ROOT
 
     entries = read_manifest(DATA_ROOT)
     for scenario in ("startup", "grade_down", "grade_up"):
@@ -152,7 +162,7 @@ def test_sampler_is_seeded_and_torch_friendly(small_data):
 def test_minari_round_trip(small_data, tmp_path, monkeypatch):
     minari = pytest.importorskip("minari")
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
-    from cstr.minari_export import dataset_id, export_scenario
+    from cstr.data.minari_export import dataset_id, export_scenario
 
     export_scenario("grade_up", small_data)
     dataset = minari.load_dataset(dataset_id("grade_up"))

@@ -11,11 +11,11 @@ from gymnasium.utils.env_checker import check_env
 import cstr
 from cstr.envs import core
 from cstr.envs.polymer_cstr import PolymerCSTREnv
-from cstr.model import STATE_NAMES
-from cstr.scenarios import HORIZON, SCENARIO_NAMES, TEMPERATURE_LIMIT
-from cstr.simulate import AGREEMENT_TOLERANCE, STATUS_SOLVER_FAILURE, relative_error
+from cstr.plant.model import STATE_NAMES
+from cstr.plant.scenarios import HORIZON, SCENARIO_NAMES, TEMPERATURE_LIMIT
+from cstr.plant.simulate import AGREEMENT_TOLERANCE, STATUS_SOLVER_FAILURE, relative_error
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 def make(scenario="grade_up"):
@@ -68,7 +68,7 @@ def test_environment_follows_the_golden_trajectory(scenario):
     env = PolymerCSTREnv(scenario)
     env.reset(seed=20240)
     # Exact on purpose: the initial state is claimed bit-identical on every x86-64 CPU
-    # (cstr.portable_math); test_portability.py checks the claim under other CPU settings.
+    # (cstr.plant.portable_math); test_portability.py checks the claim under other CPU settings.
     # The trajectory is compared within the integrators' tolerance: the golden one is Radau's.
     assert np.array_equal(env._state, golden["states"][0])
     for k, action in enumerate(golden["actions"][:40]):
@@ -86,16 +86,19 @@ def test_info_holds_named_states_and_setpoint():
     assert info["termination_reason"] == ""
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    (np.array([np.nan, 330.0]), ValueError, "NaN or infinite"),
-    (np.array([1.0, np.inf]), ValueError, "NaN or infinite"),
-    (np.array([1.0, 330.0, 2.0]), ValueError, r"shape \(2,\)"),
-    (np.array([[1.0, 330.0]]), ValueError, r"shape \(2,\)"),
-    ("1.0, 330", TypeError, "must be numeric"),
-    (["a", "b"], TypeError, "must be numeric"),
-    (None, TypeError, "must be numeric"),
-    ({"feed": 1.0}, TypeError, "numeric"),
-])
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (np.array([np.nan, 330.0]), ValueError, "NaN or infinite"),
+        (np.array([1.0, np.inf]), ValueError, "NaN or infinite"),
+        (np.array([1.0, 330.0, 2.0]), ValueError, r"shape \(2,\)"),
+        (np.array([[1.0, 330.0]]), ValueError, r"shape \(2,\)"),
+        ("1.0, 330", TypeError, "must be numeric"),
+        (["a", "b"], TypeError, "must be numeric"),
+        (None, TypeError, "must be numeric"),
+        ({"feed": 1.0}, TypeError, "numeric"),
+    ],
+)
 def test_bad_actions_are_refused_with_a_clear_error(bad, error, message):
     env = make()
     env.reset(seed=0)
@@ -161,6 +164,7 @@ def test_step_before_reset_is_refused():
 
 # ---------------------------------------------------------------- vector env
 
+
 @pytest.mark.parametrize("scenario", SCENARIO_NAMES)
 def test_vector_env_and_single_envs_follow_the_same_trajectories_to_the_bit(scenario):
     num_envs, seed = 3, 100
@@ -172,7 +176,7 @@ def test_vector_env_and_single_envs_follow_the_same_trajectories_to_the_bit(scen
         np.testing.assert_array_equal(obs[i], single_obs)
         np.testing.assert_array_equal(state_vector(vinfo, i), state_vector(info))
     rng = np.random.default_rng(0)
-    for k in range(40):
+    for _k in range(40):
         actions = np.column_stack([rng.uniform(0.5, 1.5, num_envs), rng.uniform(330, 340, num_envs)])
         obs, rewards, terminated, truncated, vinfo = venv.step(actions)
         for i, env in enumerate(singles):
@@ -230,6 +234,7 @@ def test_vector_env_reports_solver_failure(monkeypatch):
 
 # ---------------------------------------------------------------- robustness options
 
+
 def test_measurement_noise_changes_observations_but_not_the_state():
     clean, noisy = PolymerCSTREnv("grade_up"), PolymerCSTREnv("grade_up", measurement_noise=(1.0, 0.5))
     obs_clean, info_clean = clean.reset(seed=7)
@@ -255,8 +260,7 @@ def test_noise_is_decided_by_the_seed_and_the_vector_env_draws_the_same():
         obs = [env.reset(seed=11)[0]] + [env.step(np.array([1.0, 335.0]))[0] for _ in range(4)]
         runs.append(np.array(obs))
     np.testing.assert_array_equal(runs[0], runs[1])
-    venv = gym.make_vec(cstr.ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", scenario="startup",
-                        **options)
+    venv = gym.make_vec(cstr.ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", scenario="startup", **options)
     vobs = [venv.reset(seed=10)[0]] + [venv.step(np.tile([1.0, 335.0], (2, 1)))[0] for _ in range(4)]
     vobs = np.array(vobs)
     np.testing.assert_array_equal(vobs[0, 1], runs[0][0])
@@ -287,11 +291,13 @@ def test_feed_temperature_step_starts_at_its_time(vector):
     def run(step):
         options = {} if step is None else {"feed_temperature_step": step}
         if vector:
-            env = gym.make_vec(cstr.ENV_ID, num_envs=1, vectorization_mode="vector_entry_point",
-                               scenario="grade_down", **options)
+            env = gym.make_vec(
+                cstr.ENV_ID, num_envs=1, vectorization_mode="vector_entry_point", scenario="grade_down", **options
+            )
             env.reset(seed=4)
             return [env.unwrapped.states[0] if hasattr(env, "unwrapped") else env.states[0]] + [
-                (env.step(np.array([[1.1, 334.0]])), env.states[0])[1] for _ in range(6)]
+                (env.step(np.array([[1.1, 334.0]])), env.states[0])[1] for _ in range(6)
+            ]
         env = PolymerCSTREnv("grade_down", **options)
         env.reset(seed=4)
         return [env._state.copy()] + [(env.step(np.array([1.1, 334.0])), env._state.copy())[1] for _ in range(6)]
@@ -305,15 +311,16 @@ def test_feed_temperature_step_starts_at_its_time(vector):
 
 
 def test_rollout_passes_environment_options():
-    from cstr.control import PIController
-    from cstr.controllers import centre_tuning
     a = rollout_returns({})
     b = rollout_returns({"measurement_noise": (1.0, 0.5)})
     assert a.shape == b.shape and not np.array_equal(a, b)
 
 
 def rollout_returns(options):
-    from cstr.control import PIController, rollout
-    from cstr.controllers import centre_tuning
-    return rollout(PIController(centre_tuning()), "grade_up", [1_000_000, 1_000_001], horizon=10,
-                   env_options=options)["returns"]
+    from cstr.control.pi import PIController
+    from cstr.control.pi_tuning import centre_tuning
+    from cstr.control.rollout import rollout
+
+    return rollout(PIController(centre_tuning()), "grade_up", [1_000_000, 1_000_001], horizon=10, env_options=options)[
+        "returns"
+    ]

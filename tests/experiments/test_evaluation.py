@@ -6,13 +6,13 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import HoldInputs
 
 import cstr
-from cstr.control import PIController
-from cstr.controllers import centre_tuning
-from cstr.data import EVALUATION_SEED_START
-from cstr.evaluation import SeedError, bootstrap_ci, evaluate
-from helpers import HoldInputs
+from cstr.control.pi import PIController
+from cstr.control.pi_tuning import centre_tuning
+from cstr.experiments.evaluation import bootstrap_ci, evaluate
+from cstr.seeds import EVALUATION_SEED_START, SeedError
 
 
 def test_training_and_dataset_seeds_are_refused():
@@ -23,7 +23,8 @@ def test_training_and_dataset_seeds_are_refused():
 
 
 def test_holding_the_target_grades_steady_inputs_settles_without_offset():
-    from cstr.scenarios import HIGH_GRADE
+    from cstr.plant.scenarios import HIGH_GRADE
+
     result = evaluate(HoldInputs(HIGH_GRADE.steady_inputs()), "grade_up", 3)
     for episode in result.episodes:
         assert episode["termination_reason"] == "horizon"
@@ -62,11 +63,24 @@ def test_bootstrap_interval_brackets_the_mean_and_is_reproducible():
 
 
 def test_cli_json_and_seed_refusal():
-    command = [sys.executable, "-m", "cstr", "evaluate", "--controller", "pi", "--scenario", "grade_down",
-               "--episodes", "3", "--seed", str(EVALUATION_SEED_START), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "cstr",
+        "evaluate",
+        "--controller",
+        "pi",
+        "--scenario",
+        "grade_down",
+        "--episodes",
+        "3",
+        "--seed",
+        str(EVALUATION_SEED_START),
+        "--json",
+    ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     report = json.loads(output)
-    assert report["controller"] == "pi" and report["scenario"] == "grade_down" and report["seed"] == 1_000_000
+    assert report["controller"] == "pi" and report["scenario"] == "grade_down" and report["first_seed"] == 1_000_000
     assert len(report["episodes"]) == 3
     for key in ("total_reward", "max_temperature", "safety_violation", "steady_state_offset"):
         assert key in report["episodes"][0]

@@ -4,27 +4,48 @@ import json
 
 import numpy as np
 
-from cstr.data import read_manifest, verify_files
-from cstr.reproduce import CONTROLLER_NAMES, run
+from cstr.experiments.registry import LEARNED_NAMES, PI_NAMES
+from cstr.experiments.reproduce import run
+from cstr.storage import read_manifest, verify_files
 
 
 def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
-    stages = run(seeds=[0, 1], episodes=2, root=tmp_path, workers=2, data_episodes=3,
-                 updates={"bc": 20, "iql": 20, "picnn": 20, "dynamics": 20}, tune_evaluations=3)
+    stages = run(
+        seeds=[0, 1],
+        episodes=2,
+        root=tmp_path,
+        workers=2,
+        data_episodes=3,
+        updates={"bc": 20, "iql": 20, "picnn": 20, "dynamics": 20},
+        tune_evaluations=3,
+    )
     assert set(stages) == {"datasets", "pi-tuned", "training", "evaluation", "results", "total"}
     manifest = read_manifest(tmp_path)
-    for name in ("weights/iql.pt", "weights/iql-seed0.pt", "weights/iql-seed1.pt", "weights/picnn-seed1.json",
-                 "weights/picnn.pt", "weights/picnn-dynamics.pt", "weights/picnn-dynamics-seed0.json",
-                 "results/iql_selection.json", "results/evaluation.json",
-                 "results/trajectories.npz", "pi_tuned.json", "startup.npz"):
+    for name in (
+        "weights/iql.pt",
+        "weights/iql-seed0.pt",
+        "weights/iql-seed1.pt",
+        "weights/picnn-seed1.json",
+        "weights/picnn.pt",
+        "weights/picnn-dynamics.pt",
+        "weights/picnn-dynamics-seed0.json",
+        "results/iql_selection.json",
+        "results/evaluation.json",
+        "results/trajectories.npz",
+        "pi_tuned.json",
+        "startup.npz",
+    ):
         assert name in manifest, name
     verify_files(tmp_path, list(manifest))
     results = json.loads((tmp_path / "results" / "evaluation.json").read_text())
-    assert set(results["controllers"]) == set(CONTROLLER_NAMES)
+    assert set(results["controllers"]) == set(PI_NAMES + LEARNED_NAMES)
     assert set(results["controllers"]["iql+"]["grade_up"]) == {"seed0", "seed1"}
     selection = json.loads((tmp_path / "results" / "iql_selection.json").read_text())
     assert selection["chosen_seed"] in (0, 1)
     assert (tmp_path / "weights" / "iql.pt").read_bytes() == (
-        tmp_path / "weights" / f"iql-seed{selection['chosen_seed']}.pt").read_bytes()
-    episode = results["controllers"]["bc"]["startup"]["seed1"][0]
+        tmp_path / "weights" / f"iql-seed{selection['chosen_seed']}.pt"
+    ).read_bytes()
+    record = results["controllers"]["bc"]["startup"]["seed1"]
+    assert record["controller"] == "bc" and record["scenario"] == "startup"
+    episode = record["episodes"][0]
     assert np.isfinite(episode["total_reward"]) and "steady_state_offset" in episode

@@ -1,30 +1,53 @@
-"""cstr.results on a tiny synthetic results folder (no training, no simulation)."""
+"""cstr.experiments.results on a tiny synthetic results folder (no training, no simulation)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from cstr import results as R
-from cstr.data import DataIntegrityError, update_manifest, write_json, write_npz
-from cstr.scenarios import SCENARIO_NAMES
+from cstr.agents.weights import selection_file
+from cstr.experiments import results as R
+from cstr.experiments.evaluation import Evaluation
+from cstr.experiments.registry import LEARNED_NAMES, PI_NAMES
+from cstr.figures import results as result_figures
+from cstr.plant.scenarios import SCENARIO_NAMES
+from cstr.storage import DataIntegrityError, update_manifest, write_json, write_npz
 
 # mean total reward per (controller, training seed); scenario-independent except where noted
-MEANS = {"pi": -20.0, "pi-tuned": -10.0, "bc": {0: -30.0, 1: -40.0}, "iql": {0: -8.0, 1: -12.0},
-         "bc+": {0: -25.0, 1: -35.0}, "iql+": {0: -9.0, 1: -5.0}}
+MEANS = {
+    "pi": -20.0,
+    "pi-tuned": -10.0,
+    "bc": {0: -30.0, 1: -40.0},
+    "iql": {0: -8.0, 1: -12.0},
+    "bc+": {0: -25.0, 1: -35.0},
+    "iql+": {0: -9.0, 1: -5.0},
+}
 
 
 def _episodes(mean, n=4, violate=False):
     out = []
     for i, delta in enumerate(np.linspace(-1, 1, n)):
-        out.append({"total_reward": mean + delta, "steady_state_offset": 0.1 + 0.01 * i,
-                    "steady_state_offset_polymer": 1.0, "steady_state_offset_temperature": 0.1,
-                    "max_temperature": 361.0 if violate and i == 0 else 350.0 + i,
-                    "safety_violation": bool(violate and i == 0), "settling_time": None if i == 0 else 3.0,
-                    "overshoot_polymer": 0.0, "ise_polymer": 1.0, "ise_temperature": 1.0,
-                    "termination_reason": "temperature_limit" if violate and i == 0 else "horizon",
-                    "length": 200})
+        out.append(
+            {
+                "total_reward": mean + delta,
+                "steady_state_offset": 0.1 + 0.01 * i,
+                "steady_state_offset_polymer": 1.0,
+                "steady_state_offset_temperature": 0.1,
+                "max_temperature": 361.0 if violate and i == 0 else 350.0 + i,
+                "safety_violation": bool(violate and i == 0),
+                "settling_time": None if i == 0 else 3.0,
+                "overshoot_polymer": 0.0,
+                "ise_polymer": 1.0,
+                "ise_temperature": 1.0,
+                "termination_reason": "temperature_limit" if violate and i == 0 else "horizon",
+                "length": 200,
+            }
+        )
     return out
+
+
+def _record(name, scenario, episodes):
+    return Evaluation(name, scenario, 1_000_000, episodes, {}).to_record()
 
 
 @pytest.fixture
@@ -34,20 +57,31 @@ def root(tmp_path):
     for name, mean in MEANS.items():
         for scenario in SCENARIO_NAMES:
             if isinstance(mean, dict):
-                entry = {f"seed{s}": _episodes(m, violate=(name == "bc" and scenario == "grade_up" and s == 1))
-                         for s, m in mean.items()}
+                entry = {
+                    f"seed{s}": _record(
+                        name, scenario, _episodes(m, violate=(name == "bc" and scenario == "grade_up" and s == 1))
+                    )
+                    for s, m in mean.items()
+                }
             else:
-                entry = {"all": _episodes(mean)}
+                entry = {"all": _record(name, scenario, _episodes(mean))}
             controllers.setdefault(name, {})[scenario] = entry
             trajectories[f"{name}/{scenario}/states"] = np.ones((5, 5))
             trajectories[f"{name}/{scenario}/actions"] = np.ones((5, 2))
     (tmp_path / "results").mkdir()
-    write_json(tmp_path / R.EVALUATION_FILE,
-               {"episodes": 4, "first_seed": 1_000_000, "training_seeds": [0, 1], "controllers": controllers,
-                "stage_seconds": {"training": 3.0, "datasets": 1.0, "evaluation": 2.0}})
+    write_json(
+        tmp_path / R.EVALUATION_FILE,
+        {
+            "episodes": 4,
+            "first_seed": 1_000_000,
+            "training_seeds": [0, 1],
+            "controllers": controllers,
+            "stage_seconds": {"training": 3.0, "datasets": 1.0, "evaluation": 2.0},
+        },
+    )
     write_npz(tmp_path / R.TRAJECTORIES_FILE, trajectories)
-    write_json(tmp_path / R.SELECTION_FILES["iql"], {"chosen_seed": 1})
-    update_manifest(tmp_path, [R.EVALUATION_FILE, R.TRAJECTORIES_FILE, R.SELECTION_FILES["iql"]])
+    write_json(tmp_path / selection_file("iql"), {"chosen_seed": 1})
+    update_manifest(tmp_path, [R.EVALUATION_FILE, R.TRAJECTORIES_FILE, selection_file("iql")])
     return tmp_path
 
 
@@ -55,7 +89,7 @@ def test_load_and_select(root):
     results = R.load_results(root)
     assert results.episodes == 4 and results.training_seeds == [0, 1]
     assert list(results.stage_seconds) == ["datasets", "training", "evaluation"]
-    assert results.controllers == list(R.CONTROLLER_ORDER)
+    assert results.controllers == list(PI_NAMES + LEARNED_NAMES)
     assert results.chosen_seed("iql+") == 1 and results.chosen_seed("bc") == 0  # no bc record: first seed
     assert len(results.episodes_of("iql", "startup", "pooled")) == 8
     assert np.mean(results.metric("iql", "startup", "total_reward")) == pytest.approx(-12.0)
@@ -124,9 +158,9 @@ def test_figures(root):
     import matplotlib.pyplot as plt
 
     results = R.load_results(root)
-    fig = R.plot_reward_boxes(results)
+    fig = result_figures.plot_reward_boxes(results)
     assert len(fig.axes) == len(SCENARIO_NAMES) and fig.axes[0].get_yscale() == "log"
     plt.close(fig)
-    fig = R.plot_trajectories(results, names=["pi", "iql+"])
+    fig = result_figures.plot_trajectories(results, names=["pi", "iql+"])
     assert len(fig.axes) == 4 * len(SCENARIO_NAMES)
     plt.close(fig)

@@ -11,11 +11,11 @@ Only regenerate after a deliberate model change, and say why in the commit.
 from pathlib import Path
 
 import numpy as np
+from gymnasium.utils import seeding
 
 from cstr.envs import core
-from cstr.scenarios import CONTROL_INTERVAL, SCENARIO_NAMES, get_scenario
-from cstr.simulate import ATOL, integrate_interval
-from gymnasium.utils import seeding
+from cstr.plant.scenarios import CONTROL_INTERVAL, SCENARIO_NAMES, get_scenario
+from cstr.plant.simulate import ATOL, integrate_interval
 
 GOLDEN_DIR = Path(__file__).parent
 SEED = 20240
@@ -26,8 +26,13 @@ def action_schedule(scenario_name: str, steps: int = STEPS) -> np.ndarray:
     """Inputs around the target grade's steady inputs, varied every interval."""
     feed, coolant = get_scenario(scenario_name).target.steady_inputs()
     k = np.arange(steps)
-    return np.stack([np.clip(feed * (1.0 + 0.25 * np.sin(k / 9.0)), 0.0, 2.5),
-                     coolant + 2.5 * np.sin(k / 6.0 + 1.0)], axis=-1).astype(np.float32).astype(np.float64)
+    return (
+        np.stack(
+            [np.clip(feed * (1.0 + 0.25 * np.sin(k / 9.0)), 0.0, 2.5), coolant + 2.5 * np.sin(k / 6.0 + 1.0)], axis=-1
+        )
+        .astype(np.float32)
+        .astype(np.float64)
+    )
 
 
 def reference_trajectory(scenario_name: str) -> dict:

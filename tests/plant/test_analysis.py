@@ -1,4 +1,4 @@
-"""Tests of cstr.analysis: the computations behind chapter 1's figures and decisions."""
+"""Tests of cstr.plant.analysis: the computations behind chapter 1's figures and decisions."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from cstr import analysis
-from cstr.model import DEFAULT_PARAMETERS, ReactorParameters, is_stable, rhs, steady_states
-from cstr.scenarios import (
+from cstr.envs import reference
+from cstr.plant import analysis, responses
+from cstr.plant.model import DEFAULT_PARAMETERS, ReactorParameters, is_stable, rhs, steady_states
+from cstr.plant.scenarios import (
     CONTROL_INTERVAL,
     HIGH_GRADE,
     HORIZON,
@@ -19,10 +20,10 @@ from cstr.scenarios import (
     TEMPERATURE_LIMIT,
     lowest_unstable_temperature,
 )
-from cstr.simulate import AGREEMENT_TOLERANCE, integrate_interval
-
+from cstr.plant.simulate import AGREEMENT_TOLERANCE, integrate_interval
 
 # -- parameters -------------------------------------------------------------
+
 
 def test_parameter_table_covers_every_field_with_its_value():
     rows = analysis.parameter_table()
@@ -40,13 +41,17 @@ def test_heat_removal_slope_is_jacket_plus_flow():
 
 
 def test_heat_slope_ratio_matches_a_finite_difference_of_the_model():
-    from cstr.model import heat_generation
+    from cstr.plant.model import heat_generation
+
     feed, temperature = 1.0, 345.0
     slope = (heat_generation(temperature + 0.5, feed) - heat_generation(temperature - 0.5, feed)) / 1.0
-    assert analysis.heat_slope_ratio(temperature, feed) == pytest.approx(slope / analysis.heat_removal_slope(feed), rel=1e-4)
+    assert analysis.heat_slope_ratio(temperature, feed) == pytest.approx(
+        slope / analysis.heat_removal_slope(feed), rel=1e-4
+    )
 
 
 # -- steady-state map ----------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def coarse_map():
@@ -91,6 +96,7 @@ def test_unstable_map_reports_nan_when_all_stable():
 
 # -- time scales -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("grade", [LOW_GRADE, HIGH_GRADE])
 def test_eigen_time_scales_at_the_grades(grade):
     scales = analysis.eigen_time_scales(grade.steady_state(), grade.steady_inputs())
@@ -127,6 +133,7 @@ def test_radical_outflow_share_is_small_at_the_grades_and_one_without_terminatio
 
 # -- conservation -------------------------------------------------------------------
 
+
 def test_monomer_polymer_residual_vanishes_at_arbitrary_states():
     rng = np.random.default_rng(3)
     states = rng.uniform([0, 0, 0, 0, 300], [600, 10, 1e-5, 300, 450], size=(100, 5))
@@ -148,8 +155,9 @@ def test_monomer_polymer_closed_form_matches_integration():
 
 # -- open-loop responses and settling ------------------------------------------
 
+
 def test_open_loop_response_holds_a_steady_state():
-    times, states = analysis.open_loop_response(LOW_GRADE.steady_state(), LOW_GRADE.steady_inputs(), 10)
+    times, states = responses.open_loop_response(LOW_GRADE.steady_state(), LOW_GRADE.steady_inputs(), 10)
     assert times.shape == (11,) and states.shape == (11, 5)
     assert times[-1] == pytest.approx(10 * CONTROL_INTERVAL / 3600.0)
     np.testing.assert_allclose(states, np.tile(LOW_GRADE.steady_state(), (11, 1)), rtol=1e-6, atol=1e-12)
@@ -158,14 +166,15 @@ def test_open_loop_response_holds_a_steady_state():
 def test_open_loop_response_matches_lsoda_and_accepts_a_schedule():
     start, _ = SCENARIOS["startup"].nominal_start()
     schedule = np.array([[1.0, 330.0], [2.0, 335.0], [0.5, 340.0]])
-    _, states = analysis.open_loop_response(start, schedule, 3)
+    _, states = responses.open_loop_response(start, schedule, 3)
     reference = start
     for inputs in schedule:
         reference = integrate_interval(reference, inputs, CONTROL_INTERVAL)
-    from cstr.simulate import relative_error
+    from cstr.plant.simulate import relative_error
+
     assert relative_error(states[-1], reference).max() < AGREEMENT_TOLERANCE
     with pytest.raises(ValueError):
-        analysis.open_loop_response(start, schedule, 4)
+        responses.open_loop_response(start, schedule, 4)
 
 
 def test_settling_time_of_a_first_order_response():
@@ -173,24 +182,24 @@ def test_settling_time_of_a_first_order_response():
     times = np.linspace(0.0, 40.0, 4001)
     signal = 10.0 + 5.0 * (1.0 - np.exp(-times / tau))
     # 2 % band: exp(-t / tau) = 0.02  ->  t = tau ln 50
-    assert analysis.settling_time(times, signal, final=15.0) == pytest.approx(tau * np.log(50.0), abs=1e-3)
-    assert analysis.settling_time(times, signal, final=15.0, band=0.05) == pytest.approx(tau * np.log(20.0), abs=1e-3)
+    assert responses.settling_time(times, signal, final=15.0) == pytest.approx(tau * np.log(50.0), abs=1e-3)
+    assert responses.settling_time(times, signal, final=15.0, band=0.05) == pytest.approx(tau * np.log(20.0), abs=1e-3)
     # falling the other way, same answer
-    assert analysis.settling_time(times, 30.0 - signal, final=15.0) == pytest.approx(tau * np.log(50.0), abs=1e-3)
+    assert responses.settling_time(times, 30.0 - signal, final=15.0) == pytest.approx(tau * np.log(50.0), abs=1e-3)
 
 
 def test_settling_time_edge_cases():
     times = np.arange(5.0)
-    assert analysis.settling_time(times, [1.0, 1.0, 1.0, 1.0, 1.0], final=1.0, initial=0.0) == 0.0
-    assert math.isnan(analysis.settling_time(times, [0.0, 0.2, 0.4, 0.6, 0.8], final=1.0))
+    assert responses.settling_time(times, [1.0, 1.0, 1.0, 1.0, 1.0], final=1.0, initial=0.0) == 0.0
+    assert math.isnan(responses.settling_time(times, [0.0, 0.2, 0.4, 0.6, 0.8], final=1.0))
     # overshoot that leaves the band again counts: settles only after the last exit
     signal = [0.0, 1.0, 1.5, 1.0, 1.0]
-    assert analysis.settling_time(times, signal, final=1.0) == pytest.approx(2.0 + 0.48 / 0.5, rel=1e-12)
+    assert responses.settling_time(times, signal, final=1.0) == pytest.approx(2.0 + 0.48 / 0.5, rel=1e-12)
 
 
 @pytest.mark.parametrize("start, target", [(LOW_GRADE, HIGH_GRADE), (HIGH_GRADE, LOW_GRADE)])
 def test_grade_change_settles_well_inside_the_horizon(start, target):
-    change = analysis.grade_change(start, target)
+    change = responses.grade_change(start, target)
     assert change.states.shape == (HORIZON + 1, 5)
     assert change.states[-1, 3] == pytest.approx(target.polymer, rel=1e-4)
     assert change.states[-1, 4] == pytest.approx(target.temperature, abs=1e-3)
@@ -203,15 +212,16 @@ def test_grade_change_settles_well_inside_the_horizon(start, target):
 
 
 def test_grade_down_is_slower_than_grade_up():
-    up = analysis.grade_change(LOW_GRADE, HIGH_GRADE)
-    down = analysis.grade_change(HIGH_GRADE, LOW_GRADE)
+    up = responses.grade_change(LOW_GRADE, HIGH_GRADE)
+    down = responses.grade_change(HIGH_GRADE, LOW_GRADE)
     assert down.settling_h > up.settling_h
 
 
 # -- grades -------------------------------------------------------------------------
 
+
 def test_grade_table_rows_are_consistent_with_the_model():
-    rows = analysis.grade_table()
+    rows = responses.grade_table()
     assert [row["grade"] for row in rows] == ["low", "high"]
     low, high = rows
     for row, grade in zip(rows, (LOW_GRADE, HIGH_GRADE)):
@@ -230,6 +240,7 @@ def test_grade_table_rows_are_consistent_with_the_model():
 
 # -- environments ------------------------------------------------------------------
 
+
 def test_environment_agrees_with_the_scipy_reference_integrator():
-    worst = analysis.reference_agreement("grade_up", num_envs=3, steps=8)
+    worst = reference.reference_agreement("grade_up", num_envs=3, steps=8)
     assert 0.0 < worst < AGREEMENT_TOLERANCE

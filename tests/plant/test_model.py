@@ -1,18 +1,31 @@
 """The reactor model: balances, conservation, steady states, heat curves, and the decisions built on them."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from cstr import model
-from cstr.model import DEFAULT_PARAMETERS as P
-from cstr.scenarios import (GRADES, HIGH_GRADE, LOW_GRADE, TEMPERATURE_LIMIT, lowest_unstable_temperature,
-                            time_constants)
+from cstr.plant import model
+from cstr.plant.model import DEFAULT_PARAMETERS as P
+from cstr.plant.scenarios import (
+    GRADES,
+    HIGH_GRADE,
+    LOW_GRADE,
+    TEMPERATURE_LIMIT,
+    lowest_unstable_temperature,
+    time_constants,
+)
 
 RNG = np.random.default_rng(7)
-STATES = np.column_stack([
-    RNG.uniform(100, 600, 200), RNG.uniform(0, 15, 200), RNG.uniform(0, 5e-6, 200),
-    RNG.uniform(0, 300, 200), RNG.uniform(300, 420, 200),
-])
+STATES = np.column_stack(
+    [
+        RNG.uniform(100, 600, 200),
+        RNG.uniform(0, 15, 200),
+        RNG.uniform(0, 5e-6, 200),
+        RNG.uniform(0, 300, 200),
+        RNG.uniform(300, 420, 200),
+    ]
+)
 INPUTS = np.column_stack([RNG.uniform(0, 2.5, 200), RNG.uniform(300, 350, 200)])
 
 
@@ -95,6 +108,6 @@ def test_warm_jacket_and_high_feed_run_away():
 
 
 def test_parameters_are_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         P.jacket_ua = 600.0
     assert P.with_changes(jacket_ua=600.0).jacket_ua == 600.0

@@ -1,4 +1,4 @@
-"""cstr.portable_math: accurate to under one unit in the last place, and special values right.
+"""cstr.plant.portable_math: accurate to under one unit in the last place, and special values right.
 
 (That its bits are the same on every CPU is checked in test_portability.py.)
 """
@@ -10,7 +10,7 @@ import numba
 import numpy as np
 import pytest
 
-from cstr import portable_math
+from cstr.plant import portable_math
 
 
 def ulps_from_exact(values, exact_function, inputs) -> np.ndarray:
@@ -26,27 +26,40 @@ def ulps_from_exact(values, exact_function, inputs) -> np.ndarray:
 def test_exp_is_accurate_to_under_one_ulp():
     rng = np.random.default_rng(7)
     # the whole finite range, the Arrhenius exponents of the model (-60 to -5), near zero, and the edges
-    x = np.concatenate([rng.uniform(-708.0, 709.0, 1500), rng.uniform(-60.0, -5.0, 1500),
-                        rng.uniform(-1.0, 1.0, 500), rng.uniform(-1e-7, 1e-7, 100),
-                        [0.5 * math.log(2.0), 1.5 * math.log(2.0), -0.5 * math.log(2.0), 709.7, -708.3]])
+    x = np.concatenate(
+        [
+            rng.uniform(-708.0, 709.0, 1500),
+            rng.uniform(-60.0, -5.0, 1500),
+            rng.uniform(-1.0, 1.0, 500),
+            rng.uniform(-1e-7, 1e-7, 100),
+            [0.5 * math.log(2.0), 1.5 * math.log(2.0), -0.5 * math.log(2.0), 709.7, -708.3],
+        ]
+    )
     assert ulps_from_exact(portable_math.exp(x), mpmath.exp, x).max() < 1.0
 
 
 def test_exp_into_the_subnormal_range():
     x = np.linspace(-744.0, -709.0, 200)
-    np.testing.assert_allclose(portable_math.exp(x), [float(mpmath.exp(v)) for v in x], rtol=0.0,
-                               atol=1e-323)  # two subnormal steps
+    np.testing.assert_allclose(
+        portable_math.exp(x), [float(mpmath.exp(v)) for v in x], rtol=0.0, atol=1e-323
+    )  # two subnormal steps
 
 
 def test_log_is_accurate_to_under_one_ulp():
     rng = np.random.default_rng(8)
-    x = np.concatenate([np.exp(rng.uniform(-700.0, 700.0, 1500)), rng.uniform(0.5, 2.0, 1500),
-                        [1e-300, 1e300, 2.0, 0.5, math.sqrt(0.5), math.sqrt(2.0), 5e-324]])
+    x = np.concatenate(
+        [
+            np.exp(rng.uniform(-700.0, 700.0, 1500)),
+            rng.uniform(0.5, 2.0, 1500),
+            [1e-300, 1e300, 2.0, 0.5, math.sqrt(0.5), math.sqrt(2.0), 5e-324],
+        ]
+    )
     assert ulps_from_exact(portable_math.log(x), mpmath.log, x).max() < 1.0
 
 
-@pytest.mark.parametrize("x, expected", [(0.0, 1.0), (-0.0, 1.0), (math.inf, math.inf), (-math.inf, 0.0),
-                                         (710.0, math.inf), (-746.0, 0.0)])
+@pytest.mark.parametrize(
+    "x, expected", [(0.0, 1.0), (-0.0, 1.0), (math.inf, math.inf), (-math.inf, 0.0), (710.0, math.inf), (-746.0, 0.0)]
+)
 def test_exp_special_values(x, expected):
     assert portable_math.exp(x) == expected
 

@@ -5,12 +5,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cstr import model
-from cstr.scenarios import CONTROL_INTERVAL, SCENARIO_NAMES
-from cstr.simulate import (AGREEMENT_TOLERANCE, STATUS_OK, _compiled_jacobian, _compiled_rhs, advance_batch,
-                           integrate_interval, relative_error)
+from cstr.plant import model
+from cstr.plant.scenarios import CONTROL_INTERVAL, SCENARIO_NAMES
+from cstr.plant.simulate import (
+    AGREEMENT_TOLERANCE,
+    STATUS_OK,
+    _compiled_jacobian,
+    _compiled_rhs,
+    advance_batch,
+    integrate_interval,
+    relative_error,
+)
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CONSTANTS = model.DEFAULT_PARAMETERS.as_array()
 
 
@@ -22,13 +29,28 @@ def load_golden(name):
 def test_compiled_rhs_and_jacobian_equal_the_reference_model():
     rng = np.random.default_rng(3)
     for _ in range(50):
-        state = np.array([rng.uniform(100, 600), rng.uniform(0, 15), rng.uniform(0, 5e-6),
-                          rng.uniform(0, 300), rng.uniform(300, 420)])
+        state = np.array(
+            [
+                rng.uniform(100, 600),
+                rng.uniform(0, 15),
+                rng.uniform(0, 5e-6),
+                rng.uniform(0, 300),
+                rng.uniform(300, 420),
+            ]
+        )
         inputs = np.array([rng.uniform(0, 2.5), rng.uniform(300, 350)])
-        np.testing.assert_allclose(_compiled_rhs(0.0, state, inputs[0], inputs[1], CONSTANTS),
-                                   model.rhs(state, inputs), rtol=1e-12, atol=1e-300)
-        np.testing.assert_allclose(_compiled_jacobian(0.0, state, inputs[0], inputs[1], CONSTANTS),
-                                   model.jacobian(state, inputs), rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(
+            _compiled_rhs(0.0, state, inputs[0], inputs[1], CONSTANTS),
+            model.rhs(state, inputs),
+            rtol=1e-12,
+            atol=1e-300,
+        )
+        np.testing.assert_allclose(
+            _compiled_jacobian(0.0, state, inputs[0], inputs[1], CONSTANTS),
+            model.jacobian(state, inputs),
+            rtol=1e-12,
+            atol=1e-300,
+        )
 
 
 @pytest.mark.parametrize("name", SCENARIO_NAMES)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from cstr.agents.common import Normaliser
-from cstr.correction import CorrectedController, CorrectionConfig, CostSurface, correct
+from cstr.agents.nn import Normaliser
 from cstr.envs import core
-from cstr.picnn import PICNN
+from cstr.safety.correction import CorrectedController, CorrectionConfig, CostSurface, correct
+from cstr.safety.picnn import PICNN
 
 SPACE = core.action_space()
 MIDPOINT_TRIPLES = 20_000
@@ -15,8 +15,16 @@ MIDPOINT_TRIPLES = 20_000
 
 def observations(n, seed=0):
     rng = np.random.default_rng(seed)
-    return np.column_stack([rng.uniform(0, 120, n), rng.uniform(320, 365, n), rng.normal(0, 30, n),
-                            rng.normal(0, 8, n), rng.uniform(0, 2.5, n), rng.uniform(300, 350, n)])
+    return np.column_stack(
+        [
+            rng.uniform(0, 120, n),
+            rng.uniform(320, 365, n),
+            rng.normal(0, 30, n),
+            rng.normal(0, 8, n),
+            rng.uniform(0, 2.5, n),
+            rng.uniform(300, 350, n),
+        ]
+    )
 
 
 def actions(n, seed=1):
@@ -118,7 +126,9 @@ def test_correction_reaches_the_minimum_of_a_convex_quadratic_bowl():
     long_run = correct(surface, actions(300, seed=20), CorrectionConfig(steps=300, step_size=0.5, trust_region=None))
     again = correct(surface, long_run.actions, CorrectionConfig(steps=20, step_size=0.5, trust_region=None))
     # at the (projected) minimum, further descent gains (almost) nothing
-    assert np.all(surface.value(long_run.actions) - surface.value(again.actions) <= 1e-6 * (1 + np.abs(again.costs[-1])))
+    assert np.all(
+        surface.value(long_run.actions) - surface.value(again.actions) <= 1e-6 * (1 + np.abs(again.costs[-1]))
+    )
 
 
 def test_corrected_controller_has_the_common_interface():
@@ -139,9 +149,9 @@ def test_corrected_controller_has_the_common_interface():
 
 def test_shipped_cost_model_is_convex_and_its_corrections_descend_within_bounds():
     """The same properties on the shipped cost model, at dataset states and the shipped settings."""
-    from cstr.agents.common import training_arrays
-    from cstr.cost_model import load_correction_config, load_cost_model
-    from cstr.training import load_policy_controller
+    from cstr.agents.policy import load_policy_controller
+    from cstr.data.dataset import training_arrays
+    from cstr.safety.shipped import load_correction_config, load_cost_model
 
     net = load_cost_model().double()
     data = training_arrays(["grade_up"])

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from cstr import cost_model, dynamics
-from cstr.agents.common import training_arrays
-from cstr.cost_model import CostModelConfig, dynamics_name, load_dynamics_model
-from cstr.scenarios import GRADES
+from cstr.data.dataset import training_arrays
+from cstr.plant.scenarios import GRADES
+from cstr.safety import cost_model, dynamics, shipped
+from cstr.safety.cost_model import CostModelConfig
+from cstr.safety.shipped import dynamics_name, load_dynamics_model
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_model_target_trains_a_picnn_and_keeps_its_dynamics(small_data, tmp_path
     result = cost_model.train(None, small_data, config, progress=False)
     assert result.dynamics is not None and result.target_mean == 0.0 and result.target_std > 0
     assert {"loss", "value_loss", "gradient_loss"} <= set(result.history)
-    cost_model.save(result, cost_model.CorrectionConfig(), root=tmp_path, name="picnn-seed3")
+    shipped.save(result, root=tmp_path, name="picnn-seed3")
     loaded = load_dynamics_model(tmp_path, "picnn-seed3")
     x = torch.as_tensor(small_data["states"][:4], dtype=torch.float32)
     a = torch.as_tensor(small_data["actions"][:4], dtype=torch.float32)

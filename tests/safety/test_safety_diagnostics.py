@@ -1,4 +1,4 @@
-"""The figure and table helpers of chapters 5 and 6 (cstr.plotting): numbers they compute and what they draw."""
+"""The figure and table helpers of chapters 5 and 6 (cstr.figures.style): numbers they compute and what they draw."""
 
 import matplotlib
 
@@ -9,19 +9,30 @@ import numpy as np
 import pytest
 import torch
 
-from cstr import plotting
-from cstr.agents.common import Normaliser
-from cstr.correction import CorrectionConfig, CostSurface, correct
+from cstr.agents.nn import Normaliser
 from cstr.envs import core
-from cstr.picnn import PICNN
+from cstr.experiments import verdicts
+from cstr.experiments.selection import correction_label, selection_table, sensitivity_grid
+from cstr.figures import safety as safety_figures
+from cstr.safety import diagnostics as safety_diagnostics
+from cstr.safety.correction import CorrectionConfig, CostSurface, correct
+from cstr.safety.picnn import PICNN
 
 SPACE = core.action_space()
 
 
 def observations(n, seed=0):
     rng = np.random.default_rng(seed)
-    return np.column_stack([rng.uniform(0, 120, n), rng.uniform(320, 365, n), rng.normal(0, 30, n),
-                            rng.normal(0, 8, n), rng.uniform(0, 2.5, n), rng.uniform(300, 350, n)])
+    return np.column_stack(
+        [
+            rng.uniform(0, 120, n),
+            rng.uniform(320, 365, n),
+            rng.normal(0, 30, n),
+            rng.normal(0, 8, n),
+            rng.uniform(0, 2.5, n),
+            rng.uniform(300, 350, n),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +49,15 @@ class Concave(torch.nn.Module):
     """c(s, a) = -|a|^2 in normalised units: concave, so the midpoint test must fail."""
 
     def forward(self, s, a):
-        unit = (a - torch.as_tensor(SPACE.low, dtype=a.dtype)) / torch.as_tensor((SPACE.high - SPACE.low) / 2,
-                                                                                  dtype=a.dtype) - 1
-        return -(unit ** 2).sum(dim=1)
+        unit = (a - torch.as_tensor(SPACE.low, dtype=a.dtype)) / torch.as_tensor(
+            (SPACE.high - SPACE.low) / 2, dtype=a.dtype
+        ) - 1
+        return -(unit**2).sum(dim=1)
 
 
 def test_midpoint_check_passes_a_picnn_and_leaves_it_unchanged(net):
     before = [p.detach().clone() for p in net.parameters()]
-    check = plotting.midpoint_convexity_check(net, observations(100), triples=3000)
+    check = safety_diagnostics.midpoint_convexity_check(net, observations(100), triples=3000)
     assert check["triples"] == 3000 and check["violations"] == 0 and check["worst"] <= 1e-12
     assert check["mean_gap"] >= 0
     for old, new in zip(before, net.parameters()):
@@ -53,14 +65,14 @@ def test_midpoint_check_passes_a_picnn_and_leaves_it_unchanged(net):
 
 
 def test_midpoint_check_catches_a_concave_cost():
-    check = plotting.midpoint_convexity_check(Concave(), observations(10), triples=500)
+    check = safety_diagnostics.midpoint_convexity_check(Concave(), observations(10), triples=500)
     assert check["violations"] == 500 and check["worst"] > 0
 
 
 def test_cost_on_action_grid_matches_the_surface(net):
     weights = net.export()
     obs = observations(1, seed=3)[0]
-    feed, coolant, cost = plotting.cost_on_action_grid(weights, obs, points=7)
+    feed, coolant, cost = safety_diagnostics.cost_on_action_grid(weights, obs, points=7)
     assert feed[0] == pytest.approx(SPACE.low[0]) and coolant[-1] == pytest.approx(SPACE.high[1])
     assert cost.shape == (7, 7)
     direct = CostSurface(weights, obs[None]).value(np.array([feed[2], coolant[5]]))[0]
@@ -71,7 +83,7 @@ def test_plot_cost_contours_draws_one_panel_per_state(net):
     weights = net.export()
     obs = observations(2, seed=4)
     marks = {"dataset": np.array([[1.0, 330.0], [0.5, 320.0]]), "iql": np.array([[1.2, 331.0], [0.6, 322.0]])}
-    fig = plotting.plot_cost_contours(weights, obs, marks, titles=["a", "b"], points=9, trust_region=0.1)
+    fig = safety_figures.plot_cost_contours(weights, obs, marks, titles=["a", "b"], points=9, trust_region=0.1)
     panels = [ax for ax in fig.axes if ax.get_xlabel()]
     assert len(panels) == 2 and panels[0].get_title() == "a"
     assert panels[0].get_xlim() == pytest.approx((SPACE.low[0], SPACE.high[0]))
@@ -81,17 +93,24 @@ def test_plot_cost_contours_draws_one_panel_per_state(net):
 
 def test_selection_table_reads_the_selection_rows():
     returns = {"startup": -3.0, "grade_down": -2.0, "grade_up": -1.0}
-    selection = {"episodes": 20, "rows": [
-        {"controller": "iql", "target": None, "correction": None, "returns": returns},
-        {"controller": "iql+", "target": "td", "correction": {"steps": 10, "step_size": 0.1, "trust_region": 0.25,
-                                                              "max_backtracks": 6},
-         "returns": {"startup": -1.0, "grade_down": -2.0, "grade_up": -3.0}}],
-        "chosen": {"target": "td"}}
-    table = plotting.selection_table(selection)
+    selection = {
+        "episodes": 20,
+        "rows": [
+            {"controller": "iql", "target": None, "correction": None, "returns": returns},
+            {
+                "controller": "iql+",
+                "target": "td",
+                "correction": {"steps": 10, "step_size": 0.1, "trust_region": 0.25, "max_backtracks": 6},
+                "returns": {"startup": -1.0, "grade_down": -2.0, "grade_up": -3.0},
+            },
+        ],
+        "chosen": {"target": "td"},
+    }
+    table = selection_table(selection)
     assert list(table.columns) == ["startup", "grade_down", "grade_up", "mean"]
     assert table.loc[("iql+", "td", "K=10, eta=0.1, delta=0.25"), "startup"] == -1.0
     assert table.loc[("iql", "-", "uncorrected"), "mean"] == pytest.approx(-2.0)
-    assert plotting.correction_label({"steps": 1, "step_size": 0.5, "trust_region": None}) == "K=1, eta=0.5, delta=none"
+    assert correction_label({"steps": 1, "step_size": 0.5, "trust_region": None}) == "K=1, eta=0.5, delta=none"
 
 
 def test_correction_cost_drop_and_moves(net):
@@ -99,12 +118,12 @@ def test_correction_cost_drop_and_moves(net):
     obs = observations(50, seed=5)
     start = np.random.default_rng(6).uniform(SPACE.low, SPACE.high, size=(50, 2))
     result = correct(CostSurface(weights, obs), start, CorrectionConfig(steps=5, trust_region=0.2), record=True)
-    drop = plotting.correction_cost_drop(result.costs)
+    drop = safety_diagnostics.correction_cost_drop(result.costs)
     assert drop["monotone"] and drop["drop"].shape == (6, 50)
     assert np.all(drop["median"] <= 0) and drop["median"][0] == 0
-    moves = plotting.correction_moves(result, SPACE.low, SPACE.high)
+    moves = safety_diagnostics.correction_moves(result, SPACE.low, SPACE.high)
     assert moves["max_unit"] <= 0.2 + 1e-9 and 0 <= moves["moved"] <= 1
-    fig = plotting.plot_correction_costs({"iql+": drop, "bc+": drop})
+    fig = safety_figures.plot_correction_costs({"iql+": drop, "bc+": drop})
     assert len(fig.axes) == 2
     plt.close(fig)
 
@@ -115,28 +134,44 @@ def test_sensitivity_grid_has_a_row_per_setting(net):
             obs = np.atleast_2d(obs)
             return np.tile([1.0, 330.0], (obs.shape[0], 1))
 
-    table = plotting.sensitivity_grid(Hold(), net, {"K=1": CorrectionConfig(steps=1)}, episodes=1,
-                                      scenarios=["grade_up"])
+    table = sensitivity_grid(Hold(), net, {"K=1": CorrectionConfig(steps=1)}, episodes=1, scenarios=["grade_up"])
     assert list(table.index) == ["policy", "K=1"] and list(table.columns) == ["grade_up", "mean"]
 
 
 def test_comparison_words_and_counts():
     import pandas as pd
 
-    from cstr import plotting
-
     rows = []
-    for scenario, (base, plus, low_gap) in {"startup": (-20.0, -15.0, True), "grade_down": (-7.0, -7.2, True),
-                                             "grade_up": (-8.0, -7.9, False)}.items():
+    for scenario, (base, plus, low_gap) in {
+        "startup": (-20.0, -15.0, True),
+        "grade_down": (-7.0, -7.2, True),
+        "grade_up": (-8.0, -7.9, False),
+    }.items():
         half = 0.5 if low_gap else 1.0
-        rows.append({"scenario": scenario, "controller": "iql", "total_reward": base,
-                     "ci95_low": base - half, "ci95_high": base + half, "steady_state_offset": 0.1})
-        rows.append({"scenario": scenario, "controller": "iql+", "total_reward": plus,
-                     "ci95_low": plus - half, "ci95_high": plus + half, "steady_state_offset": 0.2})
+        rows.append(
+            {
+                "scenario": scenario,
+                "controller": "iql",
+                "total_reward": base,
+                "ci95_low": base - half,
+                "ci95_high": base + half,
+                "steady_state_offset": 0.1,
+            }
+        )
+        rows.append(
+            {
+                "scenario": scenario,
+                "controller": "iql+",
+                "total_reward": plus,
+                "ci95_low": plus - half,
+                "ci95_high": plus + half,
+                "steady_state_offset": 0.2,
+            }
+        )
     table = pd.DataFrame(rows).set_index(["scenario", "controller"])
-    assert plotting.count_wins(table, "iql+", "iql") == 2
-    assert plotting.count_wins(table, "iql", "iql+", "steady_state_offset") == 0
-    assert plotting.correction_verdict(table, "iql+", "iql", "startup") == "improves"
-    assert plotting.correction_verdict(table, "iql+", "iql", "grade_down") == "does not improve"
-    assert plotting.correction_verdict(table, "iql+", "iql", "grade_up") == "raises the mean of (CIs overlap)"
-    assert plotting.higher_or_lower(2.0, 1.0) == "higher" and plotting.higher_or_lower(1.0, 2.0) == "lower"
+    assert verdicts.count_wins(table, "iql+", "iql") == 2
+    assert verdicts.count_wins(table, "iql", "iql+", "steady_state_offset") == 0
+    assert verdicts.correction_verdict(table, "iql+", "iql", "startup") == "improves"
+    assert verdicts.correction_verdict(table, "iql+", "iql", "grade_down") == "does not improve"
+    assert verdicts.correction_verdict(table, "iql+", "iql", "grade_up") == "raises the mean of (CIs overlap)"
+    assert verdicts.higher_or_lower(2.0, 1.0) == "higher" and verdicts.higher_or_lower(1.0, 2.0) == "lower"

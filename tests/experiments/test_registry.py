@@ -1,0 +1,64 @@
+"""The controller registry: every shipped name loads, in any import order, and behaves as the stored results say."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cstr.experiments.comparison import load_results as load_comparison
+from cstr.experiments.evaluation import evaluate
+from cstr.experiments.registry import CONTROLLER_NAMES, LEARNED_NAMES, LOADERS, ORACLE_NAMES, PI_NAMES, load_controller
+from cstr.experiments.results import EPISODE_TOLERANCE, RESULT_TOLERANCE, load_results
+from cstr.plant.scenarios import SCENARIO_NAMES
+
+STORAGE_PRECISION = 1e-11  # the results JSON keeps 12 significant digits
+
+
+def test_one_table_in_one_order():
+    assert tuple(LOADERS) == CONTROLLER_NAMES == PI_NAMES + LEARNED_NAMES + ORACLE_NAMES
+    with pytest.raises(ValueError, match="unknown controller 'nope'; available: pi, pi-tuned"):
+        load_controller("nope")
+
+
+@pytest.mark.parametrize(
+    "first_import",
+    [
+        "import cstr; load = cstr.load_controller",
+        "from cstr.experiments.registry import load_controller as load",
+        "from cstr.control.pi import PIController; from cstr.experiments.registry import load_controller as load",
+        "import cstr.safety.shipped; import cstr; load = cstr.load_controller",
+    ],
+)
+def test_every_name_loads_whatever_was_imported_first(first_import):
+    script = (
+        f"{first_import}\n"
+        "import numpy as np\n"
+        f"for name in {list(CONTROLLER_NAMES)!r}:\n"
+        "    controller = load(name)\n"
+        "    assert hasattr(controller, 'act'), name\n"
+        "print('ok')\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0 and finished.stdout.strip() == "ok", finished.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", PI_NAMES + LEARNED_NAMES)
+def test_shipped_controllers_reproduce_the_stored_results(name):
+    """Behaviour preserved: all stored episodes at once (a corrected controller's float32 products round
+    differently for another batch size), PI to the stored digits, learned within the stated tolerances."""
+    results = load_results()
+    for scenario in SCENARIO_NAMES:
+        stored = results.metric(name, scenario, "total_reward")
+        rerun = evaluate(load_controller(name), scenario, len(stored)).metric("total_reward")
+        tolerance = STORAGE_PRECISION if name in PI_NAMES else EPISODE_TOLERANCE
+        np.testing.assert_allclose(rerun, stored, rtol=tolerance, err_msg=f"{name} in {scenario}")
+        assert abs(rerun.mean() - stored.mean()) <= RESULT_TOLERANCE * abs(stored.mean())
+
+
+def test_nmpc_reproduces_its_stored_first_episode():
+    comparison, _ = load_comparison()
+    record = comparison["records"]["grade_down"]["nmpc"]
+    stored = record["episodes"][0]["total_reward"]
+    rerun = evaluate(load_controller("nmpc"), "grade_down", 1, record["first_seed"]).metric("total_reward")[0]
+    assert rerun == pytest.approx(stored, rel=EPISODE_TOLERANCE)
