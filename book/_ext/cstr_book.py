@@ -63,7 +63,7 @@ def convert(lines: list[str]) -> list[str]:
             out += ["", f"{indent}.. code-block:: {language or 'text'}", ""]
             i += 1
             while i < len(lines) and not _FENCE.match(lines[i]):
-                out.append(f"{indent}   {lines[i][len(indent):]}" if lines[i].strip() else "")
+                out.append(f"{indent}   {lines[i][len(indent) :]}" if lines[i].strip() else "")
                 i += 1
             out.append("")
             i += 1
