@@ -73,7 +73,7 @@ def _toc_files(node):
     if isinstance(node, dict):
         if isinstance(node.get("file"), str):
             yield node["file"]
-        for key, value in node.items():
+        for _key, value in node.items():
             if isinstance(value, (list, dict)):
                 yield from _toc_files(value)
     elif isinstance(node, list):
@@ -109,9 +109,7 @@ def chapters_from_toc(path: str | os.PathLike = DEFAULT_TOC) -> list[Chapter]:
         seen.add(str(rel))
         source = root / rel.with_suffix(".md")
         if not source.is_file():
-            raise ChapterError(
-                f"{toc_path}: chapter '{entry}' has no source file {_display_path(source, root)}"
-            )
+            raise ChapterError(f"{toc_path}: chapter '{entry}' has no source file {_display_path(source, root)}")
         chapters.append(Chapter(name=rel.name, source=source, output=root / rel.with_suffix(".ipynb")))
     return chapters
 
@@ -201,10 +199,7 @@ def _failure_message(chapter: Chapter, nb, err, root: Path | None = None) -> str
 
 
 def _has_parameters_cell(nb) -> bool:
-    return any(
-        c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])
-        for c in nb.cells
-    )
+    return any(c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells)
 
 
 @contextlib.contextmanager
@@ -257,9 +252,7 @@ def run_chapter(
     except papermill.PapermillExecutionError as err:
         raise ChapterError(_failure_message(chapter, nb, err, root)) from err
     except Exception as err:  # dead kernel, timeout, missing kernel ...
-        raise ChapterError(
-            f"chapter failed: {chapter.display(root)}: {type(err).__name__}: {err}"
-        ) from err
+        raise ChapterError(f"chapter failed: {chapter.display(root)}: {type(err).__name__}: {err}") from err
     _hide_injected_parameters(chapter.output)
     return time.perf_counter() - start
 
@@ -312,7 +305,10 @@ def main(argv: list[str] | None = None) -> int:
             print(str(err), file=sys.stderr, flush=True)
             return 1
         total += seconds
-        print(f"[{i}/{len(chapters)}] {chapter.name}: ok in {seconds:.1f} s -> {_display_path(chapter.output, root)}", flush=True)
+        print(
+            f"[{i}/{len(chapters)}] {chapter.name}: ok in {seconds:.1f} s -> {_display_path(chapter.output, root)}",
+            flush=True,
+        )
     print(f"{len(chapters)} chapter(s) executed in {total:.1f} s (mode={args.mode})")
     return 0
 

@@ -72,8 +72,7 @@ def strip_solutions(text: str) -> tuple[str, int]:
                 if inner and inner.group("name") == "solution-end":
                     break
                 if inner and inner.group("name") == "solution-start":
-                    raise StripError(f"line {j + 1}: {{solution-start}} inside the solution opened "
-                                     f"at line {i + 1}")
+                    raise StripError(f"line {j + 1}: {{solution-start}} inside the solution opened at line {i + 1}")
                 j += 1
             else:
                 raise StripError(f"line {i + 1}: {{solution-start}} without a {{solution-end}}")
