@@ -273,7 +273,7 @@ def robustness(
     }
 
 
-def load_results(root=None) -> tuple[dict | None, dict | None]:
+def load_comparison(root=None) -> tuple[dict | None, dict | None]:
     """The shipped comparison and robustness results (verified against the manifest), ``None`` if absent."""
 
     root = data_root(root)

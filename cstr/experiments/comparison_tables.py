@@ -1,7 +1,7 @@
 """Tables of chapter 8: every controller against the NMPC oracle, and under plant perturbations.
 
 The tables are built from the results of ``python -m cstr compare-nmpc`` as
-:func:`cstr.experiments.comparison.load_results` returns them, and only from
+:func:`cstr.experiments.comparison.load_comparison` returns them, and only from
 their summaries, never from the per-episode records:
 
 * the nominal comparison: ``["summary"][scenario][name]`` (``mean_total_reward``,

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from cstr.experiments.comparison import load_results as load_comparison
+from cstr.experiments.comparison import load_comparison
 from cstr.experiments.evaluation import evaluate
 from cstr.experiments.registry import CONTROLLER_NAMES, LEARNED_NAMES, LOADERS, ORACLE_NAMES, PI_NAMES, load_controller
 from cstr.experiments.results import EPISODE_TOLERANCE, RESULT_TOLERANCE, load_results
