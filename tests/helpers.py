@@ -25,3 +25,18 @@ class HoldInputs:
     def act(self, obs):
         obs = np.asarray(obs)
         return np.tile(self.inputs, (obs.shape[0], 1)) if obs.ndim == 2 else self.inputs.copy()
+
+
+def random_observations(n, seed=0):
+    """``n`` observations spread over (and a little beyond) the operating region, seeded."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack(
+        [
+            rng.uniform(0, 120, n),
+            rng.uniform(320, 365, n),
+            rng.normal(0, 30, n),
+            rng.normal(0, 8, n),
+            rng.uniform(0, 2.5, n),
+            rng.uniform(300, 350, n),
+        ]
+    )

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers import random_observations as observations
 
 from cstr.agents.nn import Normaliser
 from cstr.envs import core
@@ -11,20 +12,6 @@ from cstr.safety.picnn import PICNN
 
 SPACE = core.action_space()
 MIDPOINT_TRIPLES = 20_000
-
-
-def observations(n, seed=0):
-    rng = np.random.default_rng(seed)
-    return np.column_stack(
-        [
-            rng.uniform(0, 120, n),
-            rng.uniform(320, 365, n),
-            rng.normal(0, 30, n),
-            rng.normal(0, 8, n),
-            rng.uniform(0, 2.5, n),
-            rng.uniform(300, 350, n),
-        ]
-    )
 
 
 def actions(n, seed=1):
