@@ -54,6 +54,18 @@ class SeedError(ValueError):
     """An evaluation was asked to run on dataset or training seeds."""
 
 
+def evaluation_seed_argument(text: str) -> int:
+    """An argparse ``type`` for a command's first evaluation seed: the integer, or argparse's usage error."""
+    import argparse  # the command-line layer's type; the checks above need no argparse
+
+    try:
+        seed = int(text)
+        check_evaluation_seed(seed)
+    except ValueError as error:  # SeedError is a ValueError
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return seed
+
+
 def check_evaluation_seed(seed: int) -> None:
     """Refuse an evaluation seed below :data:`EVALUATION_SEED_START`."""
     if int(seed) < EVALUATION_SEED_START:

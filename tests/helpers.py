@@ -40,3 +40,25 @@ def random_observations(n, seed=0):
             rng.uniform(300, 350, n),
         ]
     )
+
+
+GOLDEN_SEED = 20240
+"""The seed the golden trajectories of tests/golden start from."""
+
+
+def golden_run(scenario: str, steps: int) -> np.ndarray:
+    """The single environment's states ``[steps + 1, 5]`` from ``reset(seed=GOLDEN_SEED)`` under the first
+    ``steps`` golden actions of ``scenario``."""
+    from pathlib import Path
+
+    from cstr.envs.polymer_cstr import PolymerCSTREnv
+
+    with np.load(Path(__file__).parent / "golden" / f"{scenario}.npz") as golden:
+        actions = golden["actions"][:steps]
+    env = PolymerCSTREnv(scenario)
+    env.reset(seed=GOLDEN_SEED)
+    states = [env._state.copy()]
+    for action in actions:
+        env.step(action)
+        states.append(env._state.copy())
+    return np.array(states)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from helpers import golden_run
 
 GOLDEN_STEPS = 40
 
@@ -28,7 +29,6 @@ def main(out: Path, episodes: int, eval_episodes: int, controllers: list[str]) -
 
     from cstr import load_controller
     from cstr.data.generation import generate_scenario
-    from cstr.envs.polymer_cstr import PolymerCSTREnv
     from cstr.experiments.evaluation import evaluate
     from cstr.plant.scenarios import SCENARIO_NAMES
     from cstr.seeds import EVALUATION_SEED_START
@@ -40,15 +40,7 @@ def main(out: Path, episodes: int, eval_episodes: int, controllers: list[str]) -
         arrays, metadata = generate_scenario(scenario, episodes=episodes, seed=0)
         arrays["returns"] = np.array([episode["return"] for episode in metadata])
         write_npz(out / f"{scenario}.npz", arrays)
-        with np.load(Path(__file__).parent / "golden" / f"{scenario}.npz") as reference:
-            actions = reference["actions"][:GOLDEN_STEPS]
-        env = PolymerCSTREnv(scenario)
-        env.reset(seed=20240)
-        states = [env._state.copy()]
-        for action in actions:
-            env.step(action)
-            states.append(env._state.copy())
-        golden[scenario] = np.array(states)
+        golden[scenario] = golden_run(scenario, GOLDEN_STEPS)
     write_npz(out / "golden.npz", golden)
 
     totals = {}

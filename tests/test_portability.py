@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import golden_run
 
 from cstr.data.dataset import load_dataset
 from cstr.data.generation import TRANSITION_KEYS
-from cstr.envs.polymer_cstr import PolymerCSTREnv
 from cstr.experiments.results import EPISODE_TOLERANCE, RESULT_TOLERANCE, load_results
 from cstr.plant.scenarios import SCENARIO_NAMES
 
@@ -166,15 +166,9 @@ def test_single_environment_is_bit_identical(probe):
     with np.load(out / "golden.npz") as other:
         for scenario in SCENARIO_NAMES:
             with np.load(GOLDEN / f"{scenario}.npz") as golden:
-                actions = golden["actions"][: other[scenario].shape[0] - 1]
                 np.testing.assert_array_equal(other[scenario][0], golden["states"][0])
-            env = PolymerCSTREnv(scenario)
-            env.reset(seed=20240)
-            states = [env._state.copy()]
-            for action in actions:
-                env.step(action)
-                states.append(env._state.copy())
-            assert np.array(states).tobytes() == other[scenario].tobytes(), f"{scenario} trajectory differs"
+            here = golden_run(scenario, other[scenario].shape[0] - 1)
+            assert here.tobytes() == other[scenario].tobytes(), f"{scenario} trajectory differs"
 
 
 def test_shipped_results_reproduce(probe):

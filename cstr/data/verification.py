@@ -146,12 +146,12 @@ def check_manifest(root: Path) -> list[str]:
     return problems
 
 
-def regenerate_and_compare(root: Path, scenarios=SCENARIO_NAMES, work: Path | None = None) -> list[FileReport]:
+def regenerate_and_compare(root: Path, scenarios=SCENARIO_NAMES) -> list[FileReport]:
     """Regenerate each scenario's dataset as its metadata records it; compare with the files in ``root``."""
     root = Path(root)
     reports = []
     with tempfile.TemporaryDirectory(prefix="cstr-verify-") as scratch:
-        out = Path(work or scratch)
+        out = Path(scratch)
         for scenario in scenarios:
             npz_name, json_name = scenario_files(scenario)
             verify_files(root, [npz_name, json_name])

@@ -26,7 +26,7 @@ from cstr.control import nmpc
 from cstr.experiments.evaluation import evaluate
 from cstr.experiments.registry import CONTROLLER_NAMES, load_controller
 from cstr.plant.scenarios import SCENARIO_NAMES
-from cstr.seeds import EVALUATION_SEED_START, SeedError, check_evaluation_seed
+from cstr.seeds import EVALUATION_SEED_START, evaluation_seed_argument
 from cstr.storage import add_data_argument, data_root, read_manifest, update_manifest, verify_files, write_json
 
 COMPARISON_FILE = "results/nmpc_comparison.json"
@@ -290,10 +290,6 @@ def load_comparison(root=None) -> tuple[dict | None, dict | None]:
 
 def _command(args) -> int:
 
-    try:
-        check_evaluation_seed(args.seed)
-    except SeedError as error:
-        raise SystemExit(f"error: {error}") from None
     root = data_root(args.data)
     (root / "results").mkdir(parents=True, exist_ok=True)
     names = args.controllers or list(CONTROLLER_NAMES)
@@ -344,7 +340,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--robustness-episodes", type=int, default=ROBUSTNESS_EPISODES, help="episodes per scenario and perturbation"
     )
-    parser.add_argument("--seed", type=int, default=EVALUATION_SEED_START)
+    parser.add_argument("--seed", type=evaluation_seed_argument, default=EVALUATION_SEED_START)
     parser.add_argument("--parts", nargs="*", default=["nominal", "robustness"], choices=["nominal", "robustness"])
     parser.add_argument(
         "--merge",

@@ -45,7 +45,7 @@ from cstr.plant.scenarios import (
     TEMPERATURE_LIMIT,
     get_scenario,
 )
-from cstr.seeds import EVALUATION_SEED_START, SeedError, check_evaluation_seed
+from cstr.seeds import EVALUATION_SEED_START, check_evaluation_seed, evaluation_seed_argument
 
 FINAL_FRACTION = 0.25
 """Share of the episode, at its end, over which the steady-state offset is measured."""
@@ -332,10 +332,6 @@ def reached_then_left(evaluation) -> np.ndarray:
 
 def _evaluate_command(args) -> int:
 
-    try:
-        check_evaluation_seed(args.seed)
-    except SeedError as error:
-        raise SystemExit(f"error: {error}") from None
     controller = load_controller(args.controller)
     evaluation = evaluate(
         controller, args.scenario, args.episodes, args.seed, name=args.controller, progress=not args.json
@@ -365,7 +361,7 @@ def register(subparsers) -> None:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument(
         "--seed",
-        type=int,
+        type=evaluation_seed_argument,
         default=EVALUATION_SEED_START,
         help=f"first evaluation seed (at least {EVALUATION_SEED_START:,})",
     )

@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from cstr.experiments.evaluation import FINAL_FRACTION, episode_series
-from cstr.figures.style import HOURS_PER_STEP, SCENARIO_TITLES, controller_color
-from cstr.plant.scenarios import HORIZON, TEMPERATURE_LIMIT, get_scenario
+from cstr.figures.style import SCENARIO_TITLES, controller_color
+from cstr.plant.scenarios import HORIZON, HOURS_PER_STEP, TEMPERATURE_LIMIT, get_scenario
 
 
 def plot_training_curves(histories, keys=None, labels=None, axes=None, logy=(), title=None):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cstr.figures.style import HOURS_PER_STEP, SCENARIO_TITLES
-from cstr.plant.scenarios import TEMPERATURE_LIMIT, get_scenario
+from cstr.figures.style import SCENARIO_TITLES
+from cstr.plant.scenarios import HOURS_PER_STEP, TEMPERATURE_LIMIT, get_scenario
 
 
 def _padded(data, key, column):

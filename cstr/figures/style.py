@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from cstr.experiments.registry import CONTROLLER_NAMES
-from cstr.plant.scenarios import HOURS_PER_STEP  # noqa: F401  (re-exported: the figures' time axis)
 
 SCENARIO_TITLES = {"startup": "Startup", "grade_down": "Grade change down", "grade_up": "Grade change up"}
 _PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:olive", "tab:pink", "tab:brown", "tab:gray")

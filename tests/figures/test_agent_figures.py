@@ -20,8 +20,7 @@ from cstr.experiments.evaluation import (
     setpoint_residual,
 )
 from cstr.figures import agents as agent_figures
-from cstr.figures import style
-from cstr.plant.scenarios import HIGH_GRADE, HORIZON, LOW_GRADE
+from cstr.plant.scenarios import HIGH_GRADE, HORIZON, HOURS_PER_STEP, LOW_GRADE
 from cstr.seeds import EVALUATION_SEED_START
 
 
@@ -85,7 +84,7 @@ def test_box_plot_has_one_panel_per_scenario_and_every_episode_as_a_dot(evaluati
 def test_episode_series_and_trajectory_figure(evaluations):
     series = episode_series(evaluations[("hold", "grade_up")])
     assert len(series["hours"]) == HORIZON
-    assert series["hours"][0] == pytest.approx(style.HOURS_PER_STEP)
+    assert series["hours"][0] == pytest.approx(HOURS_PER_STEP)
     np.testing.assert_allclose(series["initiator_feed"], HIGH_GRADE.steady_inputs()[0], rtol=1e-6)
     fig = agent_figures.plot_policy_trajectories(evaluations, ["pi-tuned", "hold"])
     assert len(fig.axes) == 8
@@ -99,7 +98,7 @@ def test_offset_zoom_shows_only_the_final_quarter(evaluations):
     polymer_axis = fig.axes[0]
     curves = [line for line in polymer_axis.lines if len(line.get_xdata()) > 2]
     times = np.concatenate([line.get_xdata() for line in curves])
-    horizon_h = HORIZON * style.HOURS_PER_STEP
+    horizon_h = HORIZON * HOURS_PER_STEP
     assert times.min() > 0.75 * horizon_h - 1e-9 and times.max() == pytest.approx(horizon_h)
     # two thin episode lines and one median line
     assert len(curves) == 3
