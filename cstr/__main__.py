@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "cstr.experiments.selection",
     "cstr.experiments.evaluation",
     "cstr.experiments.reproduce",
+    "cstr.experiments.authority",
     "cstr.experiments.comparison",
     "cstr.experiments.benchmark_simulation",
     "cstr.experiments.benchmark_iql",

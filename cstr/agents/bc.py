@@ -27,6 +27,9 @@ from tqdm.auto import tqdm
 
 from cstr.agents.nn import DeterministicPolicy, LossLog, Normaliser, seed_everything
 
+TRAINING_INPUTS = ("observations", "actions")
+"""The dataset fields :func:`train` reads."""
+
 
 @dataclass
 class BCConfig:
@@ -49,6 +52,7 @@ class BCResult:
 
 def train(data: dict[str, np.ndarray], config: BCConfig = BCConfig(), progress: bool = True) -> BCResult:
     """Fit the policy to ``data["observations"]`` -> ``data["actions"]``."""
+    data = {key: data[key] for key in TRAINING_INPUTS}
     generator = seed_everything(config.seed)
     observations = torch.as_tensor(data["observations"], dtype=torch.float32)
     actions = torch.as_tensor(data["actions"], dtype=torch.float32)

@@ -58,6 +58,8 @@ from cstr.envs import core
 OBS_DIM = len(core.OBSERVATION_NAMES)
 ACTION_DIM = 2
 EXP_ADVANTAGE_MAX = 100.0
+TRAINING_INPUTS = ("observations", "actions", "rewards", "next_observations", "terminations", "truncations")
+"""The dataset fields :func:`train` reads."""
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
@@ -178,7 +180,8 @@ class IQLResult:
 
 
 def train(data: dict[str, np.ndarray], config: IQLConfig = IQLConfig(), progress: bool = True) -> IQLResult:
-    """Train IQL on ``data`` (observations, actions, rewards, next_observations, terminations, truncations)."""
+    """Train IQL on ``data`` (the fields :data:`TRAINING_INPUTS`)."""
+    data = {key: data[key] for key in TRAINING_INPUTS}
     generator = seed_everything(config.seed)
     normaliser = Normaliser.from_data(data["observations"])
     agent = IQL(normaliser, config)

@@ -49,10 +49,13 @@ def save_agent(algorithm: str, result, root=None, name: str | None = None, manif
     name = name or algorithm
     pt_name, json_name = weight_files(name)
     if algorithm == "bc":
-        config = bc.config_to_dict(result.config)
+        config = bc.config_to_dict(result.config) | {"training_inputs": list(bc.TRAINING_INPUTS)}
         save_weights(result.policy, config, root / pt_name, result.history)
     else:
-        config = iql.config_to_dict(result.config) | {"reward_scale_used": result.reward_scale}
+        config = iql.config_to_dict(result.config) | {
+            "reward_scale_used": result.reward_scale,
+            "training_inputs": list(iql.TRAINING_INPUTS),
+        }
         save_weights(result.agent, config, root / pt_name, result.history)
     if manifest:
         update_manifest(root, [pt_name, json_name])

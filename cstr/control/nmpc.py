@@ -83,6 +83,8 @@ from cstr.plant.model import DEFAULT_PARAMETERS, ReactorParameters
 from cstr.plant.scenarios import CONTROL_INTERVAL, TEMPERATURE_LIMIT
 from cstr.plant.simulate import advance_batch
 
+NMPC_INFORMATION = ("full state", "true model")
+"""What NMPC reads at every step (:meth:`NMPC.observe_state`, the nominal model): an oracle's information."""
 HORIZON_STEPS = 24
 """Prediction (and control) horizon in control intervals: 12 h, about two residence times."""
 COLLOCATION_DEGREE = 3

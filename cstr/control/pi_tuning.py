@@ -25,6 +25,8 @@ from cstr.seeds import TUNING_SEED_START, check_seed
 from cstr.storage import add_data_argument, data_root, update_manifest, verify_files, write_json
 
 PI_TUNED_FILE = "pi_tuned.json"
+TUNING_INFORMATION = ("rewards", "true model")
+"""What :func:`tune_pi` uses: the reward of episodes simulated on the true model, not the offline data."""
 TUNING_EPISODES = 16
 
 

@@ -126,9 +126,18 @@ TRAINING_KEYS = tuple(key for key in TRANSITION_KEYS if key != "episode_ids") + 
 
 
 def training_arrays(scenarios=SCENARIO_NAMES, root=None) -> dict[str, np.ndarray]:
-    """The verified offline datasets of ``scenarios``, concatenated (one policy serves all three)."""
+    """The verified offline datasets of ``scenarios``, concatenated (one policy serves all three).
+
+    Every transition field of :data:`TRAINING_KEYS`, plus ``episode_ids``
+    numbered across the scenarios (scenario k's episodes follow scenario
+    k-1's), rows of each episode contiguous and in time order.
+    """
     parts = [load_dataset(name, root) for name in scenarios]
-    return {key: np.concatenate([getattr(part, key) for part in parts]) for key in TRAINING_KEYS}
+    arrays = {key: np.concatenate([getattr(part, key) for part in parts]) for key in TRAINING_KEYS}
+    # episode ids unique across the scenarios, so that every episode boundary shows as a change of id
+    offsets = np.cumsum([0] + [part.episode_count for part in parts[:-1]])
+    arrays["episode_ids"] = np.concatenate([part.episode_ids + offset for part, offset in zip(parts, offsets)])
+    return arrays
 
 
 NEAR_LIMIT_MARGIN = 5.0

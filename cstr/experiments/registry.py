@@ -16,7 +16,14 @@ name                   what it is
 ``bc+``, ``iql+``      the same policies with the convex action correction
 ``nmpc``               nonlinear MPC with the true model and the full state (oracle)
 ``nmpc-offset-free``   the same with a disturbance estimate (oracle)
+``bc+full-state``,     ablation: the correction with the cost model trained on the
+``iql+full-state``     logged full state (never shipped as ``bc+``/``iql+``)
 =====================  ==========================================================
+
+Chapter 7's tables follow :data:`CONTROLLER_NAMES`; the ablations
+(:data:`ABLATION_NAMES`) are evaluated beside them and shown where the
+question is what information buys (chapters 5, 6 and the information table,
+:mod:`cstr.experiments.information`).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from cstr.agents.policy import load_policy_controller
 from cstr.control.nmpc import DISTURBANCE_GAIN, NMPC
 from cstr.control.pi import PIController, RandomisedPI
 from cstr.control.pi_tuning import load_tuned
-from cstr.safety.shipped import load_corrected_controller
+from cstr.safety.shipped import COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME, load_corrected_controller
 
 PI_NAMES = ("pi", "pi-tuned")
 LEARNED_NAMES = ("bc", "iql", "bc+", "iql+")
@@ -35,7 +42,11 @@ LEARNED_NAMES = ("bc", "iql", "bc+", "iql+")
 ORACLE_NAMES = ("nmpc", "nmpc-offset-free")
 """Controllers that read the simulator's full state and model: oracles, not deployable."""
 CONTROLLER_NAMES = PI_NAMES + LEARNED_NAMES + ORACLE_NAMES
-"""Every shipped controller, in the order of every table and figure."""
+"""Every shipped controller but the ablations, in the order of every table and figure."""
+ABLATION_NAMES = ("bc+full-state", "iql+full-state")
+"""The corrected controllers whose cost model read the full state: trained per training seed, never deployable."""
+TRAINED_NAMES = LEARNED_NAMES + ABLATION_NAMES
+"""Every controller with one set of weights per training seed."""
 
 LOADERS: dict[str, Callable[..., object]] = {
     "pi": lambda root: RandomisedPI(),
@@ -46,6 +57,8 @@ LOADERS: dict[str, Callable[..., object]] = {
     "iql+": lambda root: load_corrected_controller("iql", root),
     "nmpc": lambda root: NMPC(),
     "nmpc-offset-free": lambda root: NMPC(disturbance_gain=DISTURBANCE_GAIN),
+    "bc+full-state": lambda root: load_corrected_controller("bc", root, cost_model=FULL_STATE_COST_MODEL_NAME),
+    "iql+full-state": lambda root: load_corrected_controller("iql", root, cost_model=FULL_STATE_COST_MODEL_NAME),
 }
 """Name -> ``loader(root)``, the one table of shipped controllers."""
 
@@ -55,15 +68,18 @@ def load_controller(name: str, root=None):
     try:
         loader = LOADERS[name]
     except KeyError:
-        raise ValueError(f"unknown controller {name!r}; available: {', '.join(CONTROLLER_NAMES)}") from None
+        raise ValueError(
+            f"unknown controller {name!r}; available: {', '.join(CONTROLLER_NAMES + ABLATION_NAMES)}"
+        ) from None
     return loader(root)
 
 
 def training_seed_controller(name: str, seed: int, root=None):
-    """A learned controller (``bc``, ``iql``, ``bc+``, ``iql+``) with the weights of one training seed."""
-    if name not in LEARNED_NAMES:
-        raise ValueError(f"{name!r} has no training seeds; learned controllers: {', '.join(LEARNED_NAMES)}")
-    base = name.rstrip("+")
-    if name.endswith("+"):
-        return load_corrected_controller(base, root, seed=seed)
-    return load_policy_controller(f"{base}-seed{seed}", root)
+    """A trained controller (:data:`TRAINED_NAMES`) with the weights of one training seed."""
+    if name not in TRAINED_NAMES:
+        raise ValueError(f"{name!r} has no training seeds; trained controllers: {', '.join(TRAINED_NAMES)}")
+    base, plus, variant = name.partition("+")
+    if not plus:
+        return load_policy_controller(f"{base}-seed{seed}", root)
+    cost_model = FULL_STATE_COST_MODEL_NAME if variant == "full-state" else COST_MODEL_NAME
+    return load_corrected_controller(base, root, seed=seed, cost_model=cost_model)

@@ -27,17 +27,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cstr.agents.policy import PolicyController
+from cstr.agents.policy import PolicyController, load_policy_controller
 from cstr.agents.training import save_agent, train_agent
 from cstr.agents.weights import load_sidecar, seeded_name, weight_files
 from cstr.control.pi_tuning import PI_TUNED_FILE, tune_pi
 from cstr.data.generation import generate
 from cstr.experiments.evaluation import evaluate
-from cstr.experiments.registry import LEARNED_NAMES, PI_NAMES, load_controller, training_seed_controller
+from cstr.experiments.registry import PI_NAMES, TRAINED_NAMES, load_controller, training_seed_controller
 from cstr.experiments.selection import select_seed
 from cstr.plant.scenarios import SCENARIO_NAMES
 from cstr.safety.cost_model import CostModelConfig, train_cost_model
-from cstr.safety.shipped import COST_MODEL_NAME, dynamics_name, save
+from cstr.safety.shipped import COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME, dynamics_name, save
 from cstr.seeds import EVALUATION_SEED_START
 from cstr.storage import add_data_argument, data_root, update_manifest, write_json, write_npz
 
@@ -52,8 +52,28 @@ def chosen_target(root: Path) -> str:
         return CostModelConfig().target
 
 
+def train_seed_cost_model(seed: int, root, target: str, name: str, updates: dict, policies=None, iql_result=None):
+    """The cost model ``<name>-seed<s>`` of one training seed, sampled around that seed's BC and IQL proposals."""
+    if policies is None:
+        policies = [load_policy_controller(seeded_name(base, seed), root) for base in ("bc", "iql")]
+    result = train_cost_model(
+        target,
+        updates=updates.get("picnn"),
+        seed=seed,
+        data_root=root,
+        iql_root=root,
+        iql_name=seeded_name("iql", seed),
+        iql_result=iql_result,
+        progress=False,
+        dynamics_updates=updates.get("dynamics"),
+        policies=policies,
+    )
+    # the workers leave the manifest to their parent: concurrent rewrites would lose entries
+    return save(result, root=root, name=seeded_name(name, seed), manifest=False)
+
+
 def train_seed(args) -> dict:
-    """Train BC, IQL and the PICNN for one training seed (runs in a worker process)."""
+    """Train BC, IQL and the PICNN cost models for one training seed (runs in a worker process)."""
     seed, root, updates = args
     torch.set_num_threads(1)
     times = {}
@@ -65,22 +85,35 @@ def train_seed(args) -> dict:
         )
         save_agent(algorithm, trained[algorithm], root=root, name=seeded_name(algorithm, seed), manifest=False)
         times[algorithm] = time.perf_counter() - started
-    started = time.perf_counter()
     policies = [PolicyController(trained["bc"].policy), PolicyController(trained["iql"].policy)]
-    result = train_cost_model(
-        chosen_target(root),
-        updates=updates.get("picnn"),
-        seed=seed,
-        data_root=root,
-        iql_result=trained["iql"],
-        progress=False,
-        dynamics_updates=updates.get("dynamics"),
-        policies=policies,
-    )
-    # the workers leave the manifest to their parent: concurrent rewrites would lose entries
-    save(result, root=root, name=seeded_name(COST_MODEL_NAME, seed), manifest=False)
-    times["picnn"] = time.perf_counter() - started
+    for target, name in ((chosen_target(root), COST_MODEL_NAME), ("full-state-model", FULL_STATE_COST_MODEL_NAME)):
+        started = time.perf_counter()
+        train_seed_cost_model(seed, root, target, name, updates, policies, iql_result=trained["iql"])
+        times[name] = time.perf_counter() - started
     return {"seed": seed, "seconds": times}
+
+
+def cost_model_seed(args) -> dict:
+    """One training seed's cost model ``name`` from the shipped per-seed BC and IQL (runs in a worker process)."""
+    seed, root, target, name, updates = args
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    written = train_seed_cost_model(seed, root, target, name, updates)
+    return {"seed": seed, "seconds": {name: time.perf_counter() - started}, "written": written}
+
+
+def train_cost_models(seeds, root=None, target: str | None = None, name: str = COST_MODEL_NAME, workers: int = 2):
+    """Retrain cost model ``name`` for every training seed, from the shipped per-seed policies, in parallel."""
+    root = data_root(root)
+    target = target or chosen_target(root)
+    context = multiprocessing.get_context("spawn")
+    written = []
+    with context.Pool(min(workers, len(seeds))) as pool:
+        for report in pool.imap_unordered(cost_model_seed, [(int(s), root, target, name, {}) for s in seeds]):
+            print(f"  seed {report['seed']}: {name} ({target}) {report['seconds'][name]:.0f} s", flush=True)
+            written += [path.relative_to(root).as_posix() for path in report["written"]]
+    update_manifest(root, written)
+    return written
 
 
 def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dict:
@@ -92,7 +125,7 @@ def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dic
         "controllers": {},
     }
     trajectories = {}
-    jobs = [(name, None) for name in PI_NAMES] + [(name, s) for name in LEARNED_NAMES for s in seeds]
+    jobs = [(name, None) for name in PI_NAMES] + [(name, s) for name in TRAINED_NAMES for s in seeds]
     for name, seed in jobs:
         entry = results["controllers"].setdefault(name, {})
         for scenario in SCENARIO_NAMES:
@@ -157,21 +190,24 @@ def run(
     for s in seeds:
         for base in ("bc", "iql"):
             names += weight_files(seeded_name(base, s))
-        names += weight_files(seeded_name(COST_MODEL_NAME, s))
-        dynamics_files = weight_files(dynamics_name(seeded_name(COST_MODEL_NAME, s)))
-        names += [name for name in dynamics_files if (root / name).exists()]
+        for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME):
+            names += weight_files(seeded_name(cost_name, s))
+            dynamics_files = weight_files(dynamics_name(seeded_name(cost_name, s)))
+            names += [name for name in dynamics_files if (root / name).exists()]
     update_manifest(root, names)
     select_seed("bc", seeds, root)
-    # the cost model of the chosen seed follows IQL's choice, with its dynamics model if it has one
-    follows = [COST_MODEL_NAME]
-    if (root / weight_files(dynamics_name(seeded_name(COST_MODEL_NAME, seeds[0])))[0]).exists():
-        follows.append(dynamics_name(COST_MODEL_NAME))
+    # the cost models of the chosen seed follow IQL's choice, with their dynamics models
+    follows = []
+    for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME):
+        follows.append(cost_name)
+        if (root / weight_files(dynamics_name(seeded_name(cost_name, seeds[0])))[0]).exists():
+            follows.append(dynamics_name(cost_name))
     select_seed("iql", seeds, root, extra_files=tuple(follows))
     stage("training", started)
 
     started = time.perf_counter()
     print(
-        f"[evaluation] {len(PI_NAMES + LEARNED_NAMES)} controllers x {len(SCENARIO_NAMES)} scenarios x "
+        f"[evaluation] {len(PI_NAMES + TRAINED_NAMES)} controllers x {len(SCENARIO_NAMES)} scenarios x "
         f"{episodes} episodes",
         flush=True,
     )
@@ -191,6 +227,18 @@ def run(
 
 
 def register(subparsers) -> None:
+    models = subparsers.add_parser(
+        "train-cost-models", help="retrain a cost model for every training seed from the shipped per-seed BC and IQL"
+    )
+    models.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    models.add_argument("--target", default=None, help="cost-model target (default: the shipped picnn's)")
+    models.add_argument("--name", default=COST_MODEL_NAME, help=f"weights name (default {COST_MODEL_NAME})")
+    models.add_argument("--workers", type=int, default=2, help="processes in parallel (default 2)")
+    add_data_argument(models)
+    models.set_defaults(
+        func=lambda args: train_cost_models(args.seeds, args.data, args.target, args.name, args.workers) and 0
+    )
+
     parser = subparsers.add_parser("reproduce", help="datasets, training, evaluation and results from scratch")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per scenario (default 100)")

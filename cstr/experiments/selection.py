@@ -25,7 +25,7 @@ from cstr.agents.weights import selection_file, weight_files
 from cstr.control.rollout import rollout
 from cstr.plant.scenarios import SCENARIO_NAMES
 from cstr.safety.correction import CorrectedController, CorrectionConfig
-from cstr.safety.cost_model import TARGETS, train_cost_model
+from cstr.safety.cost_model import DEPLOYABLE_TARGETS, TARGETS, train_cost_model
 from cstr.safety.shipped import COST_MODEL_NAME, dynamics_name, save, save_correction_config
 from cstr.seeds import VALIDATION_SEED_START
 from cstr.storage import add_data_argument, data_root, update_manifest, write_json
@@ -86,57 +86,72 @@ CANDIDATE_CORRECTIONS = (
     CorrectionConfig(steps=10, step_size=0.05, trust_region=0.05),
     CorrectionConfig(steps=10, step_size=0.1, trust_region=0.1),
     CorrectionConfig(steps=10, step_size=0.1, trust_region=0.25),
+    CorrectionConfig(steps=10, step_size=0.2, trust_region=0.5),
+    CorrectionConfig(steps=10, step_size=0.2, trust_region=None),
 )
+"""The correction settings :func:`select` compares, from a nudge (0.02 of the half-range) to the whole box."""
+
+CANDIDATE_COST_MODELS = {target: {} for target in TARGETS} | {"narx-no-limit": {"target": "narx", "limit_weight": 0.0}}
+"""Cost models :func:`select` trains: every target, and the NARX target without its limit term."""
+ELIGIBLE_COST_MODELS = DEPLOYABLE_TARGETS
+"""The candidates that may be shipped as ``weights/picnn`` (``bc+``/``iql+``): deployable, limit term included."""
 
 
 CORRECTION_SELECTION_FILE = "results/correction_selection.json"
 """The record of :func:`select`: every candidate's validation returns and the choice."""
 
 
+def train_candidate(label: str, overrides: dict, root, policies, updates: int | None = None, progress: bool = True):
+    """Train one candidate cost model (seed 0, around ``policies``' proposals) and keep it as ``picnn-<label>``."""
+    result = train_cost_model(
+        overrides.get("target", label),
+        updates=updates,
+        data_root=root,
+        iql_root=root,
+        progress=progress,
+        policies=policies,
+        **{key: value for key, value in overrides.items() if key != "target"},
+    )
+    save(result, root=root, name=f"{COST_MODEL_NAME}-{label}")
+    return result
+
+
 def select(
-    targets=TARGETS,
+    candidates: dict | None = None,
     corrections=CANDIDATE_CORRECTIONS,
     episodes: int = 20,
     updates: int | None = None,
     root=None,
     progress: bool = True,
 ) -> dict:
-    """Train a cost model per target, evaluate IQL+ and BC+ under each correction setting on
-    validation seeds, and ship the candidates and the best (highest IQL+ mean return over the
-    three scenarios) as ``weights/picnn`` and its correction settings as ``correction.json``.
-    Returns the comparison."""
+    """Train every candidate cost model (``{label: CostModelConfig overrides}``, label = target unless
+    overridden), evaluate IQL+ and BC+ under each correction setting on validation seeds, and ship
+    the best eligible candidate (highest IQL+ mean return over the three scenarios, among
+    :data:`ELIGIBLE_COST_MODELS`) as ``weights/picnn`` and its correction settings as
+    ``correction.json``. Every candidate is kept as ``weights/picnn-<label>``. Returns the comparison."""
     root = data_root(root)
+    candidates = CANDIDATE_COST_MODELS if candidates is None else candidates
     policies = {"iql": load_policy_controller("iql", root), "bc": load_policy_controller("bc", root)}
     table = validation_returns(policies, episodes=episodes)
     rows = [
         {"controller": name, "target": None, "correction": None, "returns": returns} for name, returns in table.items()
     ]
-    for target in targets:
-        result = train_cost_model(
-            target,
-            updates=updates,
-            data_root=root,
-            iql_root=root,
-            progress=progress,
-            policies=[policies["bc"], policies["iql"]],
-        )
-        save(result, root=root, name=f"{COST_MODEL_NAME}-{target}")
+    for label, overrides in candidates.items():
+        result = train_candidate(label, overrides, root, [policies["bc"], policies["iql"]], updates, progress)
         for correction in corrections:
             controllers = {
                 f"{name}+": CorrectedController(policy, result.model, correction) for name, policy in policies.items()
             }
             for name, returns in validation_returns(controllers, episodes=episodes).items():
-                rows.append(
-                    {"controller": name, "target": target, "correction": asdict(correction), "returns": returns}
-                )
+                rows.append({"controller": name, "target": label, "correction": asdict(correction), "returns": returns})
                 if progress:
                     print(
-                        f"  {name:5s} {target:8s} {asdict(correction)}: "
+                        f"  {name:5s} {label:16s} {correction_label(asdict(correction))}: "
                         + " ".join(f"{v:9.2f}" for v in returns.values()),
                         flush=True,
                     )
-    candidates = [row for row in rows if row["controller"] == "iql+"]
-    best = max(candidates, key=lambda row: np.mean(list(row["returns"].values())))
+    eligible = [row for row in rows if row["controller"] == "iql+" and row["target"] in ELIGIBLE_COST_MODELS]
+    best = max(eligible, key=lambda row: np.mean(list(row["returns"].values())))
     chosen = CorrectionConfig(**best["correction"])
     shipped = []
     for source_name, target_name in zip(
@@ -155,8 +170,10 @@ def select(
         "validation_seed_start": VALIDATION_SEED_START,
         "episodes": episodes,
         "rows": rows,
+        "eligible": list(ELIGIBLE_COST_MODELS),
         "chosen": {"target": best["target"], "correction": asdict(chosen)},
-        "criterion": "highest mean IQL+ total reward over the three scenarios on validation seeds",
+        "criterion": "highest mean IQL+ total reward over the three scenarios on validation seeds, "
+        "among the deployable cost models",
     }
 
     (root / "results").mkdir(parents=True, exist_ok=True)
@@ -223,12 +240,30 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--episodes", type=int, default=20, help="validation episodes per scenario (default 20)")
     parser.add_argument("--updates", type=int, default=None, help="PICNN updates (default: CostModelConfig's)")
+    parser.add_argument(
+        "--candidates", nargs="+", default=None, help="cost models to train (default: every target and narx-no-limit)"
+    )
+    parser.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train and keep the candidates as weights/picnn-<label> without evaluating or shipping any",
+    )
     add_data_argument(parser)
 
     def command(args):
 
         torch.set_num_threads(1)
-        result = select(episodes=args.episodes, updates=args.updates, root=args.data)
+        candidates = None
+        if args.candidates:
+            candidates = {label: CANDIDATE_COST_MODELS[label] for label in args.candidates}
+        if args.train_only:
+            root = data_root(args.data)
+            policies = [load_policy_controller(name, root) for name in ("bc", "iql")]
+            for label, overrides in (candidates or CANDIDATE_COST_MODELS).items():
+                train_candidate(label, overrides, root, policies, args.updates)
+                print(f"wrote weights/{COST_MODEL_NAME}-{label}")
+            return
+        result = select(candidates, episodes=args.episodes, updates=args.updates, root=args.data)
         print(f"chosen: {result['chosen']}")
 
     parser.set_defaults(func=command)

@@ -107,3 +107,46 @@ def plot_correction_costs(drops: dict):
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_authority_sweep(table, policies=("bc", "iql"), shipped_delta=None, nudge_delta=None, references=None):
+    """Mean total reward against the trust region, one line per base policy and scenario panel.
+
+    ``table``: :func:`cstr.experiments.authority.authority_table`; its rows
+    ``"<policy>+ delta=<d>"`` (``d`` a number or ``box``, the whole box) give
+    the points. ``shipped_delta`` (a number, or ``"box"``) and ``nudge_delta`` are marked; ``references``
+    (``{label: {scenario: reward}}``, e.g. the minimiser alone) are drawn as
+    horizontal lines.
+    """
+    scenarios = [c for c in table.columns if c not in ("group", "mean", "mean move")]
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.4), squeeze=False)
+    box_position = 2.0  # the whole box: every input may go anywhere in [-1, 1]
+    for ax, scenario in zip(axes[0], scenarios):
+        for index, policy in enumerate(policies):
+            rows = table[table.index.str.startswith(f"{policy}+ delta=")]
+            deltas = [box_position if label.endswith("box") else float(label.split("=")[1]) for label in rows.index]
+            order = np.argsort(deltas)
+            x, y = np.asarray(deltas)[order], rows[scenario].to_numpy()[order]
+            color = CONTROLLER_COLORS.get(f"{policy}+", f"C{index}")
+            ax.plot(np.maximum(x, 1e-3), y, "o-", color=color, label=f"{policy} corrected")
+            if shipped_delta is not None:
+                at = np.isclose(x, box_position if shipped_delta == "box" else shipped_delta)
+                ax.plot(np.maximum(x[at], 1e-3), y[at], "*", color="black", markersize=13, zorder=5)
+            if nudge_delta is not None:
+                at = np.isclose(x, nudge_delta)
+                ax.plot(x[at], y[at], "s", mfc="none", mec="black", markersize=10, zorder=5)
+        for index, (label, values) in enumerate((references or {}).items()):
+            ax.axhline(values[scenario], color="0.4", linestyle=["--", ":", "-."][index % 3], label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("trust region delta (normalised; 2 = whole box)")
+        ax.set_title(scenario, fontsize=10)
+    axes[0, 0].set_ylabel("mean total reward (higher is better)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], marker="*", color="black", linestyle="none", markersize=11))
+    labels.append("shipped setting")
+    if nudge_delta is not None:
+        handles.append(plt.Line2D([], [], marker="s", mfc="none", mec="black", linestyle="none", markersize=9))
+        labels.append("nudge (small trust region)")
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cstr.safety.history import HistoryBuffer
+
 ARMIJO = 1e-4
 """The sufficient-decrease constant sigma of the Armijo condition."""
 
@@ -181,22 +183,33 @@ def correct(
 
 
 class CorrectedController:
-    """``policy`` with its actions corrected on ``cost_model`` at every step: BC+ and IQL+."""
+    """``policy`` with its actions corrected on ``cost_model`` at every step: BC+ and IQL+.
+
+    The policy reads the observation; the cost model reads a window of the
+    last ``cost_model.window`` observations (:mod:`cstr.safety.history`),
+    which the controller keeps itself: :meth:`reset` clears it, as at the
+    start of every episode.
+    """
 
     def __init__(self, policy, cost_model, config: CorrectionConfig = CorrectionConfig(), name: str = "corrected"):
         self.policy = policy
         self.weights = cost_model.export()
         self.config = config
         self.name = name
+        self.history = HistoryBuffer(cost_model.window)
 
     def reset(self, rows=None) -> None:
+        self.history.reset(rows)
         if hasattr(self.policy, "reset"):
             self.policy.reset(rows)
 
     def act(self, obs) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float64)
         proposed = self.policy.act(obs)
+        self.last_proposal = proposed
+        features = self.history.push(obs)
         # float32, the network's own precision, is about a third faster than float64
         # for a batch; the descent stays monotone under the arithmetic it is tested in
-        surface = CostSurface(self.weights, obs, dtype=np.float32)
-        return correct(surface, proposed, self.config).actions.astype(np.float64)
+        surface = CostSurface(self.weights, features, dtype=np.float32)
+        corrected = correct(surface, np.atleast_2d(proposed), self.config).actions.astype(np.float64)
+        return corrected[0] if np.ndim(proposed) == 1 else corrected

@@ -1,16 +1,22 @@
-"""Training the PICNN cost model from the offline data alone: four candidate targets.
+"""Training the PICNN cost model from the offline data alone: the candidate targets.
 
-The paper's exact training target is not available to us, so four honest
-candidates are implemented; chapter 5 compares them and the shipped model
-uses the one the evidence (validation seeds, :func:`select`) favours. None
-touches the plant.
+The paper's exact training target is not available to us, so several
+honest candidates are implemented; chapter 5 compares them and the shipped
+model uses the deployable target the evidence (validation seeds,
+:func:`cstr.experiments.selection.select`) favours. None touches the plant.
+Every target records the dataset fields its training read
+(:func:`training_inputs`); its ``train`` sees only those.
 
-``"model"``
-    Distil the tracking cost that a learned dynamics model predicts
-    (:mod:`cstr.safety.dynamics`): ``C_L(x, a)``, the discounted squared setpoint
-    errors over L intervals while holding ``a``, from the logged full state
-    ``x``. The PICNN, which sees only the observation, is regressed on
-    ``C_L(x, a) - C_L(x, a_data)`` **and its action gradient** (Sobolev
+**Deployable targets** (what a plant historian logs: observations, their
+history, inputs, rewards):
+
+``"narx"``
+    Distil the cost that a learned NARX model predicts
+    (:mod:`cstr.safety.narx`): ``C_L(h, a)``, the discounted squared setpoint
+    errors over L intervals holding ``a``, plus the limit term, from the
+    window ``h`` of recent observations (:mod:`cstr.safety.history`). The
+    PICNN reads the same window. It is regressed on
+    ``C_L(h, a) - C_L(h, a_data)`` **and its action gradient** (Sobolev
     training: the gradient is what a correction follows). Each sample's
     gradient error is weighted by ``1 / (|grad|^2 + floor)``, so the small
     slopes near the grade, which decide the steady-state offset, are fitted
@@ -18,33 +24,47 @@ touches the plant.
     are sampled around the dataset's and around the proposals of the
     policies it will correct (BC's and IQL's; a correction starts there),
     perturbed by Gaussian noise of several scales, and uniformly over the
-    box. Needs no critic.
+    box.
+
+``"td-history"``
+    A convex critic on the same window, learnt from the data alone with
+    IQL's two regressions: ``c(h, a)`` on ``-(r + gamma (1 - d) V(h'))`` at
+    the dataset's actions, and ``V(h)`` as the upper expectile of ``-c``.
+    It has the NARX target's information and no model: the control that
+    separates "model-based" from "more information".
 
 ``"distill"``
     Distil IQL's critic (:mod:`cstr.agents.iql`): regress ``c(s, a)`` on
     ``-(Q(s, a) - V(s))``, the negative advantage of the target twin-Q
-    minimum, at the dataset's actions, at the dataset's actions perturbed by
-    Gaussian noise, and at uniformly drawn actions.
+    minimum, at the dataset's actions, perturbed ones and uniform ones.
 
 ``"td"``
-    A convex critic trained with IQL's TD loss: regress ``c(s, a)`` on
-    ``-(r + gamma (1 - d) V(s'))`` with IQL's expectile value V, at the
-    dataset's actions only. Convexity alone decides how it extrapolates.
+    A convex critic trained with IQL's TD loss on the observation:
+    ``c(s, a)`` on ``-(r + gamma (1 - d) V(s'))`` with IQL's expectile value V.
 
 ``"reward"``
     The one-step cost ``-r`` at the dataset's actions: the myopic baseline.
+
+**Ablation** (simulator-only information, never shipped as ``bc+``/``iql+``):
+
+``"full-state-model"``
+    As ``"narx"``, but the dynamics model (:mod:`cstr.safety.dynamics`) is
+    trained on, and the cost computed from, the logged **full state**
+    (A, I, R, P, T), which no plant measures online. The PICNN reads the
+    observation.
 
 Targets are standardised (divided by their standard deviation over the
 data, the critic targets also centred), so the step size of the correction
 has one meaning for all.
 
-This module is a little over 400 lines because the four targets share one
-training loop, its sampling and its standardisation; splitting them would
-spread one algorithm over several files.
+The module is long because the targets share one training loop, its
+sampling and its standardisation; splitting them would spread one
+algorithm over several files.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,42 +72,104 @@ import torch
 from tqdm.auto import tqdm
 
 from cstr import storage
-from cstr.agents.nn import LossLog, Normaliser, seed_everything
+from cstr.agents import bc, iql
+from cstr.agents.nn import LossLog, Normaliser, mlp, seed_everything
 from cstr.agents.policy import load_agent, load_policy_controller
 from cstr.agents.weights import load_sidecar, weight_files
 from cstr.data.dataset import training_arrays
-from cstr.safety.dynamics import DynamicsConfig, DynamicsModel, DynamicsResult
+from cstr.safety import narx
+from cstr.safety.dynamics import DynamicsConfig, DynamicsResult
 from cstr.safety.dynamics import train as train_dynamics
+from cstr.safety.history import history_features, next_history_features
 from cstr.safety.picnn import PICNN
 from cstr.seeds import check_training_seed
 
-TARGETS = ("model", "distill", "td", "reward")
-AGENT_TARGETS = ("distill", "td", "reward")  # the targets that read the IQL agent
+DEPLOYABLE_TARGETS = ("narx", "td-history", "distill", "td", "reward")
+"""Targets trained on what a plant historian logs; only these may be shipped as ``bc+``/``iql+``."""
+ABLATION_TARGETS = ("full-state-model",)
+"""Targets that read simulator-only information (the full state): ablations."""
+TARGETS = DEPLOYABLE_TARGETS + ABLATION_TARGETS
+AGENT_TARGETS = ("distill", "td")
+"""The targets that read a trained IQL agent."""
+MODEL_TARGETS = ("narx", "full-state-model")
+"""The targets that sample actions around the proposals of the policies they will correct."""
+HISTORY_TARGETS = ("narx", "td-history")
+"""The targets whose PICNN reads a window of observations (``CostModelConfig.window``), not one."""
+FULL_STATE_FIELDS = ("states", "next_states")
+"""Dataset fields no plant measures online."""
+
+_OWN_INPUTS = {
+    "narx": narx.TRAINING_INPUTS,
+    "td-history": (
+        "observations",
+        "next_observations",
+        "actions",
+        "rewards",
+        "episode_ids",
+        "terminations",
+        "truncations",
+    ),
+    "distill": ("observations", "actions"),
+    "td": ("observations", "actions", "next_observations", "rewards", "terminations"),
+    "reward": ("observations", "actions", "rewards"),
+    "full-state-model": ("observations", "actions", "states", "next_states", "terminations"),
+}
+
+
+def training_inputs(target: str) -> tuple[str, ...]:
+    """Every dataset field the training of ``target`` reads, the agents it reads included.
+
+    The critic targets read a trained IQL agent; the model targets the
+    proposals of the shipped BC and IQL policies. Sorted, no duplicates.
+    """
+    check_target(target)
+    fields = set(_OWN_INPUTS[target])
+    if target in AGENT_TARGETS or target in MODEL_TARGETS:
+        fields |= set(iql.TRAINING_INPUTS)
+    if target in MODEL_TARGETS:
+        fields |= set(bc.TRAINING_INPUTS)
+    return tuple(sorted(fields))
+
+
+def check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ValueError(f"unknown cost-model target {target!r}; choose one of {', '.join(TARGETS)}")
 
 
 @dataclass
 class CostModelConfig:
     """Hyperparameters of the cost model and its training."""
 
-    target: str = "model"
+    target: str = "narx"
     hidden: int = 64
     layers: int = 2
     state_hidden: int = 64
+    window: int = 8  # W, observations the history targets read (the NARX model's and the PICNN's)
     learning_rate: float = 1e-3
     batch_size: int = 256
     num_updates: int = 16_000
     perturbation_std: float = 0.2  # normalised action units
-    uniform_fraction: float = 0.25  # share of uniformly drawn actions ("distill")
+    uniform_fraction: float = 0.25  # share of uniformly drawn actions
     perturbed_fraction: float = 0.5  # share of perturbed dataset actions ("distill")
     seed: int = 0
     log_every: int = 250
-    # the "model" target
-    horizon: int = 6  # H, control intervals the action is held (3 h)
+    # the model targets
+    horizon: int = 6  # L, control intervals the action is held (3 h)
     discount: float = 0.97
+    limit_weight: float = 10.0  # w_lim of the limit term ("narx"); 0 switches it off
     gradient_weight: float = 1.0  # weight of the action-gradient term of the loss
     gradient_floor: float = 0.02  # of the mean squared slope: below it, a slope's error counts in absolute terms
     noise_scales: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)  # perturbations of the dataset's actions
-    dynamics_updates: int = 10_000
+    dynamics_updates: int = 10_000  # of the NARX or full-state dynamics model
+    # "td-history"
+    expectile: float = 0.7
+    critic_discount: float = 0.99
+    target_update_rate: float = 0.005
+
+    @property
+    def state_window(self) -> int:
+        """Observations the PICNN reads: ``window`` for the history targets, one otherwise."""
+        return self.window if self.target in HISTORY_TARGETS else 1
 
 
 @dataclass
@@ -97,7 +179,11 @@ class CostModelResult:
     target_mean: float
     target_std: float
     history: dict = field(default_factory=dict)
-    dynamics: DynamicsResult | None = None  # the "model" target's dynamics model
+    dynamics: DynamicsResult | narx.NARXResult | None = None  # the model targets' dynamics model
+
+    @property
+    def training_inputs(self) -> tuple[str, ...]:
+        return training_inputs(self.config.target)
 
 
 def _targets_distill(agent, s, a):
@@ -116,38 +202,47 @@ def train(
     config: CostModelConfig = CostModelConfig(),
     reward_scale: float = 1.0,
     progress: bool = True,
-    dynamics: DynamicsResult | None = None,
+    dynamics=None,
     proposals: list[np.ndarray] | None = None,
 ) -> CostModelResult:
-    """Fit a PICNN to ``config.target``.
+    """Fit a PICNN to ``config.target``, reading only the fields :func:`training_inputs` names.
 
-    ``agent`` is the trained IQL agent the critic targets read (``None`` is
-    fine for ``"model"``). For ``"model"``: ``dynamics``, a trained dynamics
-    model (trained here, with the same seed, when ``None``), and
-    ``proposals``, the actions [n, 2] of each policy to be corrected at the
-    dataset's observations (row for row), around which actions are sampled
-    too.
+    ``agent`` is the trained IQL agent the critic targets read (``None``
+    for the others). For the model targets: ``dynamics``, a trained
+    dynamics model of the matching kind (trained here, with the same seed,
+    when ``None``), and ``proposals``, the actions [n, 2] of each policy to
+    be corrected at the dataset's observations (row for row).
     """
-    if config.target not in TARGETS:
-        raise ValueError(f"unknown cost-model target {config.target!r}; choose one of {', '.join(TARGETS)}")
-    if config.target == "model":
-        return _train_on_model(data, config, progress, dynamics, proposals or [])
-    if agent is None:
-        raise ValueError(f"the {config.target!r} target reads a trained IQL agent; pass one (or use 'model')")
+    check_target(config.target)
+    missing = [key for key in _OWN_INPUTS[config.target] if key not in data]
+    if missing:
+        raise ValueError(
+            f"the {config.target!r} target reads the dataset fields {', '.join(missing)}, which are missing; "
+            "load the datasets with training_arrays()"
+        )
+    data = {key: data[key] for key in _OWN_INPUTS[config.target]}
+    if config.target == "narx":
+        return _train_on_narx(data, config, progress, dynamics, proposals or [])
+    if config.target == "full-state-model":
+        return _train_on_full_state(data, config, progress, dynamics, proposals or [])
+    if config.target == "td-history":
+        return _train_history_critic(data, config, progress)
+    if config.target in AGENT_TARGETS and agent is None:
+        raise ValueError(f"the {config.target!r} target reads a trained IQL agent; pass one (or use 'narx')")
     generator = seed_everything(config.seed)
-    normaliser = agent.normaliser
+    normaliser = agent.normaliser if agent is not None else Normaliser.from_data(data["observations"])
     with torch.no_grad():
         s_all = normaliser.observations(torch.as_tensor(data["observations"], dtype=torch.float32))
-        s_next_all = normaliser.observations(torch.as_tensor(data["next_observations"], dtype=torch.float32))
         a_all = normaliser.to_unit(torch.as_tensor(data["actions"], dtype=torch.float32))
-        r_all = torch.as_tensor(data["rewards"] * reward_scale, dtype=torch.float32)
-        d_all = torch.as_tensor(data["terminations"], dtype=torch.float32)
         if config.target == "distill":
             reference = _targets_distill(agent, s_all, a_all)
         elif config.target == "td":
+            s_next_all = normaliser.observations(torch.as_tensor(data["next_observations"], dtype=torch.float32))
+            r_all = torch.as_tensor(data["rewards"] * reward_scale, dtype=torch.float32)
+            d_all = torch.as_tensor(data["terminations"], dtype=torch.float32)
             reference = _targets_td(agent, s_next_all, r_all, d_all)
         else:
-            reference = -r_all
+            reference = -torch.as_tensor(data["rewards"], dtype=torch.float32)
     target_mean, target_std = float(reference.mean()), float(reference.std().clamp_min(1e-8))
 
     model = PICNN(
@@ -187,49 +282,26 @@ def train(
     return CostModelResult(model.eval(), config, target_mean, target_std, log.history)
 
 
-def _model_targets(
-    dynamics: DynamicsModel,
-    normaliser: Normaliser,
-    states,
-    setpoints,
-    data_actions,
-    unit_actions,
+def _train_sobolev(
+    features: np.ndarray,
+    data_actions: np.ndarray,
+    proposals: list[np.ndarray],
+    cost_of,
     config: CostModelConfig,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``C_L(x, a) - C_L(x, a_data)`` and its gradient in unit action coordinates."""
-    unit = unit_actions.detach().clone().requires_grad_(True)
-    cost = dynamics.tracking_cost(states, normaliser.from_unit(unit), setpoints, config.horizon, config.discount)
-    (gradient,) = torch.autograd.grad(cost.sum(), unit)
-    with torch.no_grad():
-        baseline = dynamics.tracking_cost(states, data_actions, setpoints, config.horizon, config.discount)
-    return (cost - baseline).detach(), gradient
+    progress: bool,
+) -> tuple[PICNN, float, dict]:
+    """Regress a PICNN on ``features`` onto ``cost_of(rows, unit) - cost_of(rows, data action)`` and its gradient.
 
-
-def _train_on_model(
-    data, config: CostModelConfig, progress: bool, dynamics: DynamicsResult | None, proposals: list[np.ndarray]
-) -> CostModelResult:
-    if "states" not in data:
-        raise ValueError("the 'model' target needs the datasets' logged states; load them with training_arrays()")
-    if dynamics is None:
-        dynamics = train_dynamics(
-            data, DynamicsConfig(seed=config.seed, num_updates=config.dynamics_updates), progress=progress
-        )
-    model_of_plant = dynamics.model
-    for parameter in model_of_plant.parameters():
-        parameter.requires_grad_(False)
+    ``cost_of(rows, unit_actions) -> [n]`` is the model target's cost at rows
+    ``rows`` of ``features``, differentiable in the unit actions.
+    """
     generator = seed_everything(config.seed)
-    keep = ~np.asarray(data["terminations"], dtype=bool)
-    observations = data["observations"][keep]
-    normaliser = Normaliser.from_data(observations)
-    obs = torch.as_tensor(observations, dtype=torch.float32)
-    s_all = normaliser.observations(obs)
-    x_all = torch.as_tensor(data["states"][keep], dtype=torch.float32)
-    setpoints = obs[:, 0:2] + obs[:, 2:4]  # the observation carries P, T and the errors to the setpoint
-    a_all = torch.as_tensor(data["actions"][keep], dtype=torch.float32)
+    normaliser = Normaliser.from_data(features)
+    s_all = normaliser.observations(torch.as_tensor(features, dtype=torch.float32))
+    a_all = torch.as_tensor(data_actions, dtype=torch.float32)
     # centres of the sampled actions: the logged ones and each policy's proposals
     centres = torch.stack(
-        [normaliser.to_unit(a_all)]
-        + [normaliser.to_unit(torch.as_tensor(np.asarray(p)[keep], dtype=torch.float32)) for p in proposals]
+        [normaliser.to_unit(a_all)] + [normaliser.to_unit(torch.as_tensor(p, dtype=torch.float32)) for p in proposals]
     )
     scales = torch.as_tensor(config.noise_scales, dtype=torch.float32)
     n_uniform = int(round(config.uniform_fraction * config.batch_size))
@@ -243,10 +315,16 @@ def _train_on_model(
         unit[:uniform] = torch.rand(uniform, 2, generator=generator) * 2.0 - 1.0
         return rows, unit
 
+    def targets(rows, unit):
+        unit = unit.detach().clone().requires_grad_(True)
+        cost = cost_of(rows, unit)
+        (gradient,) = torch.autograd.grad(cost.sum(), unit)
+        with torch.no_grad():
+            baseline = cost_of(rows, normaliser.to_unit(a_all[rows]))
+        return (cost - baseline).detach(), gradient
+
     rows, unit = draw(4096)  # the scale of the targets, from one large draw
-    calibration, calibration_gradient = _model_targets(
-        model_of_plant, normaliser, x_all[rows], setpoints[rows], a_all[rows], unit, config
-    )
+    calibration, calibration_gradient = targets(rows, unit)
     target_std = float(calibration.std().clamp_min(1e-8))
     floor = config.gradient_floor * float((calibration_gradient / target_std).pow(2).sum(1).mean())
 
@@ -254,12 +332,12 @@ def _train_on_model(
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.num_updates)
     log = LossLog(["loss", "value_loss", "gradient_loss"], config.log_every, config.num_updates)
-    steps = tqdm(range(1, config.num_updates + 1), desc="PICNN (model)", disable=not progress, mininterval=1.0)
+    steps = tqdm(
+        range(1, config.num_updates + 1), desc=f"PICNN ({config.target})", disable=not progress, mininterval=1.0
+    )
     for step in steps:
         rows, unit = draw(config.batch_size)
-        target, target_gradient = _model_targets(
-            model_of_plant, normaliser, x_all[rows], setpoints[rows], a_all[rows], unit, config
-        )
+        target, target_gradient = targets(rows, unit)
         unit.requires_grad_(True)
         predicted = model.forward_normalised(s_all[rows], unit)
         (gradient,) = torch.autograd.grad(predicted.sum(), unit, create_graph=True)
@@ -275,11 +353,135 @@ def _train_on_model(
         means = log.add(step, loss=loss.item(), value_loss=value_loss.item(), gradient_loss=gradient_loss.item())
         if means:
             steps.set_postfix(loss=f"{means['loss']:.4f}")
-    return CostModelResult(model.eval(), config, 0.0, target_std, log.history, dynamics)
+    return model.eval(), target_std, log.history
+
+
+def _frozen(model):
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def _train_on_narx(
+    data, config: CostModelConfig, progress: bool, dynamics: narx.NARXResult | None, proposals: list[np.ndarray]
+) -> CostModelResult:
+    if dynamics is None:
+        dynamics = narx.train(
+            data,
+            narx.NARXConfig(window=config.window, seed=config.seed, num_updates=config.dynamics_updates),
+            progress=progress,
+        )
+    if dynamics.config.window != config.window:
+        raise ValueError(f"the NARX model reads {dynamics.config.window} observations, the cost model {config.window}")
+    model_of_plant = _frozen(dynamics.model)
+    keep = ~np.asarray(data["terminations"], dtype=bool)
+    features = history_features(data["observations"], data["episode_ids"], config.window)[keep]
+    h_all = torch.as_tensor(features, dtype=torch.float32)
+    low, high = model_of_plant.action_low, model_of_plant.action_high
+
+    def cost_of(rows, unit):
+        actions = low + (unit + 1.0) * 0.5 * (high - low)
+        return model_of_plant.tracking_cost(h_all[rows], actions, config.horizon, config.discount, config.limit_weight)
+
+    model, target_std, history = _train_sobolev(
+        features, data["actions"][keep], [np.asarray(p)[keep] for p in proposals], cost_of, config, progress
+    )
+    return CostModelResult(model, config, 0.0, target_std, history, dynamics)
+
+
+def _train_on_full_state(
+    data, config: CostModelConfig, progress: bool, dynamics: DynamicsResult | None, proposals: list[np.ndarray]
+) -> CostModelResult:
+    if dynamics is None:
+        dynamics = train_dynamics(
+            data, DynamicsConfig(seed=config.seed, num_updates=config.dynamics_updates), progress=progress
+        )
+    model_of_plant = _frozen(dynamics.model)
+    keep = ~np.asarray(data["terminations"], dtype=bool)
+    observations = data["observations"][keep]
+    obs = torch.as_tensor(observations, dtype=torch.float32)
+    x_all = torch.as_tensor(data["states"][keep], dtype=torch.float32)
+    setpoints = obs[:, 0:2] + obs[:, 2:4]  # the observation carries P, T and the errors to the setpoint
+    low, high = model_of_plant.action_low, model_of_plant.action_high
+
+    def cost_of(rows, unit):
+        actions = low + (unit + 1.0) * 0.5 * (high - low)
+        return model_of_plant.tracking_cost(x_all[rows], actions, setpoints[rows], config.horizon, config.discount)
+
+    model, target_std, history = _train_sobolev(
+        observations, data["actions"][keep], [np.asarray(p)[keep] for p in proposals], cost_of, config, progress
+    )
+    return CostModelResult(model, config, 0.0, target_std, history, dynamics)
+
+
+def _train_history_critic(data, config: CostModelConfig, progress: bool) -> CostModelResult:
+    """``"td-history"``: c(h, a) and V(h) by IQL's TD and expectile regressions, on the window of observations."""
+    generator = seed_everything(config.seed)
+    ids = data["episode_ids"]
+    features = history_features(data["observations"], ids, config.window)
+    next_features = next_history_features(data["observations"], data["next_observations"], ids, config.window)
+    normaliser = Normaliser.from_data(features)
+    ends = np.asarray(data["terminations"]) | np.asarray(data["truncations"])
+    scale = iql.paper_reward_scale(np.asarray(data["rewards"]), ends)  # IQL's rule; the result is rescaled anyway
+    with torch.no_grad():
+        h_all = normaliser.observations(torch.as_tensor(features, dtype=torch.float32))
+        h_next_all = normaliser.observations(torch.as_tensor(next_features, dtype=torch.float32))
+        a_all = normaliser.to_unit(torch.as_tensor(data["actions"], dtype=torch.float32))
+    r_all = torch.as_tensor(np.asarray(data["rewards"]) * scale, dtype=torch.float32)
+    d_all = torch.as_tensor(data["terminations"], dtype=torch.float32)
+    model = PICNN(normaliser, hidden=config.hidden, layers=config.layers, state_hidden=config.state_hidden)
+    target_model = copy.deepcopy(model)
+    value = mlp(normaliser.observation_mean.shape[0], 1, (256, 256))
+    cost_optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
+    value_optimiser = torch.optim.Adam(value.parameters(), lr=config.learning_rate, foreach=True)
+    log = LossLog(["cost_loss", "value_loss"], config.log_every, config.num_updates)
+    steps = tqdm(range(1, config.num_updates + 1), desc="PICNN (td-history)", disable=not progress, mininterval=1.0)
+    for step in steps:
+        rows = torch.randint(0, len(h_all), (config.batch_size,), generator=generator)
+        h, a = h_all[rows], a_all[rows]
+        with torch.no_grad():
+            q_target = -target_model.forward_normalised(h, a)
+        difference = q_target - value(h).squeeze(-1)
+        weight = torch.abs(config.expectile - (difference < 0).float())
+        value_loss = (weight * difference**2).mean()
+        value_optimiser.zero_grad(set_to_none=True)
+        value_loss.backward()
+        value_optimiser.step()
+        with torch.no_grad():
+            target = -(r_all[rows] + config.critic_discount * (1.0 - d_all[rows]) * value(h_next_all[rows]).squeeze(-1))
+        cost_loss = ((model.forward_normalised(h, a) - target) ** 2).mean()
+        cost_optimiser.zero_grad(set_to_none=True)
+        cost_loss.backward()
+        cost_optimiser.step()
+        with torch.no_grad():
+            for online, lagged in zip(model.parameters(), target_model.parameters()):
+                lagged.lerp_(online, config.target_update_rate)
+        means = log.add(step, cost_loss=cost_loss.item(), value_loss=value_loss.item())
+        if means:
+            steps.set_postfix(loss=f"{means['cost_loss']:.4f}")
+    # standardise the cost's scale like the other targets: the correction's step size means the same
+    with torch.no_grad():
+        spread = float(model.forward_normalised(h_all, a_all).std().clamp_min(1e-8))
+    return CostModelResult(_rescaled(model, 1.0 / spread), config, 0.0, spread, log.history)
+
+
+def _rescaled(model: PICNN, factor: float) -> PICNN:
+    """``factor * model`` (factor > 0), still a PICNN: the output layer's weights scaled, convexity kept."""
+    if factor <= 0:
+        raise ValueError(f"a cost can only be rescaled by a positive factor, got {factor}")
+    last = model.layers
+    with torch.no_grad():
+        model.wy[last].weight.mul_(factor)
+        model.wc[last].weight.mul_(factor)
+        model.wc[last].bias.mul_(factor)
+        # softplus(raw') = factor * softplus(raw): solve for raw' exactly
+        scaled = model.wz(last) * factor
+        model.wz_raw[last - 1].copy_(scaled + torch.log(-torch.expm1(-scaled)))
+    return model.eval()
 
 
 def train_cost_model(
-    target: str = "model",
+    target: str = "narx",
     updates: int | None = None,
     seed: int = 0,
     data_root=None,
@@ -289,12 +491,17 @@ def train_cost_model(
     iql_result=None,
     dynamics_updates: int | None = None,
     policies=None,
+    data: dict[str, np.ndarray] | None = None,
+    **overrides,
 ):
     """Fit the PICNN cost model on the datasets (see :mod:`cstr.safety.cost_model`). The critic targets
     read an IQL agent: ``iql_result`` (a fresh :class:`cstr.agents.iql.IQLResult`) or else the
-    shipped ``iql_name``. The ``"model"`` target samples actions around the proposals of
-    ``policies`` (controllers with ``act``; default: the shipped BC and IQL), the ones it will correct."""
+    shipped ``iql_name``. The model targets sample actions around the proposals of
+    ``policies`` (controllers with ``act``; default: the shipped BC and IQL), the ones it will correct.
+    ``data``: the training arrays (default: the verified datasets of ``data_root``);
+    ``overrides``: further :class:`CostModelConfig` fields."""
     check_training_seed(seed)
+    check_target(target)
     agent, reward_scale = None, 1.0
     if target in AGENT_TARGETS:
         if iql_result is not None:
@@ -303,14 +510,14 @@ def train_cost_model(
             agent = load_agent(iql_name, iql_root)
             sidecar = load_sidecar(storage.data_root(iql_root) / weight_files(iql_name)[0])
             reward_scale = sidecar["config"]["reward_scale_used"]
-    config = CostModelConfig(target=target, seed=seed)
+    config = CostModelConfig(target=target, seed=seed, **overrides)
     if updates is not None:
         config.num_updates = int(updates)
     if dynamics_updates is not None:
         config.dynamics_updates = int(dynamics_updates)
-    data = training_arrays(root=data_root)
+    data = training_arrays(root=data_root) if data is None else data
     proposals = None
-    if target == "model":
+    if target in MODEL_TARGETS:
         if policies is None:
             policies = [load_policy_controller(name, iql_root) for name in ("bc", "iql")]
         proposals = [policy.act(data["observations"]) for policy in policies]

@@ -8,8 +8,12 @@ import numpy as np
 import torch
 
 from cstr.envs.core import action_space
+from cstr.plant.model import DEFAULT_PARAMETERS
+from cstr.plant.scenarios import CONTROL_INTERVAL, GRADES
+from cstr.plant.simulate import integrate_interval
 from cstr.safety.correction import CostSurface
 from cstr.safety.dynamics import DynamicsModel
+from cstr.safety.narx import NARXModel
 from cstr.safety.picnn import PICNN
 
 CONTOUR_GRID = 61
@@ -20,7 +24,8 @@ def midpoint_convexity_check(cost_model, observations, triples: int = 20_000, se
     """The midpoint inequality ``c(s, (a1 + a2) / 2) <= (c(s, a1) + c(s, a2)) / 2`` on random triples.
 
     ``cost_model``: a :class:`cstr.safety.picnn.PICNN` (physical units in and out).
-    States are drawn from ``observations[n, 6]``, the two actions uniformly
+    States are drawn from ``observations[n, d]`` (the model's input: observations or
+    windows of them), the two actions uniformly
     from the input box. Returns ``triples``, ``violations`` (triples where the
     midpoint lies above the chord by more than a relative ``1e-12``, float64
     round-off), ``worst`` (the largest relative excess of the midpoint over
@@ -52,9 +57,9 @@ def midpoint_convexity_check(cost_model, observations, triples: int = 20_000, se
 def cost_on_action_grid(weights: dict, observation, points: int = CONTOUR_GRID):
     """``(initiator_feed[points], coolant[points], cost[points, points])``: c(s, .) over the input box.
 
-    ``weights``: :meth:`cstr.safety.picnn.PICNN.export`; ``observation[6]``: one
-    state. ``cost[i, j]`` is the cost at coolant ``coolant[i]`` and initiator
-    feed ``initiator_feed[j]`` (the layout of ``matplotlib.contour``).
+    ``weights``: :meth:`cstr.safety.picnn.PICNN.export`; ``observation[d]``: one
+    state (the model's input, an observation or a window of them). ``cost[i, j]`` is the cost
+    at coolant ``coolant[i]`` and initiator feed ``initiator_feed[j]`` (the layout of ``matplotlib.contour``).
     """
     low, high = weights["action_low"], weights["action_high"]
     feed = np.linspace(low[0], high[0], points)
@@ -105,10 +110,17 @@ def correction_moves(correction, low, high) -> dict:
     }
 
 
+def steady_history(grade, window: int) -> np.ndarray:
+    """The window of ``window`` observations of a reactor that has sat on ``grade`` with its steady inputs."""
+    inputs = grade.steady_inputs()
+    observation = np.array([grade.polymer, grade.temperature, 0.0, 0.0, inputs[0], inputs[1]])
+    return np.tile(observation, window)
+
+
 def steady_state_minimisers(
     grade,
     agent=None,
-    dynamics: DynamicsModel | None = None,
+    dynamics: DynamicsModel | NARXModel | None = None,
     cost: PICNN | None = None,
     horizon: int = 6,
     discount: float = 0.97,
@@ -120,7 +132,9 @@ def steady_state_minimisers(
     The process sits exactly on the grade, with the steady inputs applied
     before: the right answer is to keep those inputs. ``agent``: IQL's
     critic (its arg max of Q); ``dynamics``: the model's tracking cost
-    ``C_L`` (arg min); ``cost``: a PICNN (arg min). The grid spans
+    ``C_L`` (arg min; a full-state model starts from the steady state, a
+    NARX model from the steady history); ``cost``: a PICNN (arg min, on the
+    steady history of its window). The grid spans
     ``steady inputs ± half_widths`` (kg/h, K) with ``points`` per axis.
     """
     inputs = grade.steady_inputs()
@@ -135,11 +149,54 @@ def steady_state_minimisers(
         if agent is not None:
             q = agent.target_q(agent.normaliser.observations(observations), agent.normaliser.to_unit(actions))
             best["IQL critic (arg max Q)"] = grid[int(torch.argmax(q))]
-        if dynamics is not None:
+        if isinstance(dynamics, NARXModel):
+            history = np.repeat(steady_history(grade, dynamics.window)[None], len(grid), 0)
+            tracking = dynamics.tracking_cost(history, actions, horizon, discount)
+            best[f"NARX model (arg min C_L, L = {horizon})"] = grid[int(torch.argmin(tracking))]
+        elif dynamics is not None:
             states = torch.as_tensor(np.repeat(grade.steady_state()[None], len(grid), 0), dtype=torch.float32)
             setpoints = torch.as_tensor(np.repeat(grade.setpoint[None], len(grid), 0), dtype=torch.float32)
             tracking = dynamics.tracking_cost(states, actions, setpoints, horizon, discount)
-            best[f"dynamics model (arg min C_L, L = {horizon})"] = grid[int(torch.argmin(tracking))]
+            best[f"full-state model (arg min C_L, L = {horizon})"] = grid[int(torch.argmin(tracking))]
         if cost is not None:
-            best["cost model (arg min c)"] = grid[int(torch.argmin(cost(observations, actions)))]
+            history = np.repeat(steady_history(grade, cost.window)[None], len(grid), 0)
+            best["cost model (arg min c)"] = grid[int(torch.argmin(cost(history, actions)))]
     return best
+
+
+def response_check(
+    model: DynamicsModel | NARXModel, grades=None, moves=((0.05, 0.0), (0.0, 1.0)), params=None
+) -> list[dict]:
+    """The model's one-interval response to small input moves at each grade's steady state, beside the plant's.
+
+    For a book, not for training: the plant (:func:`cstr.plant.simulate.integrate_interval`)
+    is only the yardstick. A full-state model starts from the steady state, a NARX
+    model from the steady history (:func:`steady_history`). Each row: grade, the move (du_I [kg/h], dT_c [K]),
+    and the change of P [kg/m3] and T [K] after one interval, true and predicted.
+    """
+    grades = GRADES if grades is None else grades
+    params = DEFAULT_PARAMETERS if params is None else params
+    rows = []
+    for grade in grades:
+        state, inputs = grade.steady_state(params), grade.steady_inputs(params)
+        for move in moves:
+            action = inputs + np.asarray(move, dtype=float)
+            true_next = np.asarray(integrate_interval(state, action, CONTROL_INTERVAL, params))
+            with torch.no_grad():
+                if isinstance(model, NARXModel):
+                    measured = model(steady_history(grade, model.window)[None], action[None])[0].double().numpy()
+                    predicted = np.r_[state[:3], measured]
+                else:
+                    predicted = model(state[None], action[None])[0].double().numpy()
+            rows.append(
+                {
+                    "grade": grade.name,
+                    "move u_I [kg/h]": move[0],
+                    "move T_c [K]": move[1],
+                    "plant dP [kg/m3]": true_next[3] - state[3],
+                    "model dP [kg/m3]": predicted[3] - state[3],
+                    "plant dT [K]": true_next[4] - state[4],
+                    "model dT [K]": predicted[4] - state[4],
+                }
+            )
+    return rows

@@ -40,9 +40,6 @@ from tqdm.auto import tqdm
 
 from cstr.agents.nn import LossLog, mlp, seed_everything
 from cstr.envs import core
-from cstr.plant.model import DEFAULT_PARAMETERS
-from cstr.plant.scenarios import CONTROL_INTERVAL, GRADES
-from cstr.plant.simulate import integrate_interval
 
 STATE_DIM = 5
 ACTION_DIM = 2
@@ -165,34 +162,3 @@ def train(
             steps.set_postfix(validation=f"{float(error):.2e}")
     history = log.history | {"validation_loss": validation["validation_loss"]}
     return DynamicsResult(model.eval(), config, history)
-
-
-def response_check(model: DynamicsModel, grades=None, moves=((0.05, 0.0), (0.0, 1.0)), params=None) -> list[dict]:
-    """The model's one-interval response to small input moves at each grade's steady state, beside the plant's.
-
-    For a book, not for training: the plant (:func:`cstr.plant.simulate.integrate_interval`)
-    is only the yardstick. Each row: grade, the move (du_I [kg/h], dT_c [K]),
-    and the change of P [kg/m3] and T [K] after one interval, true and predicted.
-    """
-    grades = GRADES if grades is None else grades
-    params = DEFAULT_PARAMETERS if params is None else params
-    rows = []
-    for grade in grades:
-        state, inputs = grade.steady_state(params), grade.steady_inputs(params)
-        for move in moves:
-            action = inputs + np.asarray(move, dtype=float)
-            true_next = np.asarray(integrate_interval(state, action, CONTROL_INTERVAL, params))
-            with torch.no_grad():
-                predicted = model(state[None], action[None])[0].double().numpy()
-            rows.append(
-                {
-                    "grade": grade.name,
-                    "move u_I [kg/h]": move[0],
-                    "move T_c [K]": move[1],
-                    "plant dP [kg/m3]": true_next[3] - state[3],
-                    "model dP [kg/m3]": predicted[3] - state[3],
-                    "plant dT [K]": true_next[4] - state[4],
-                    "model dT [K]": predicted[4] - state[4],
-                }
-            )
-    return rows

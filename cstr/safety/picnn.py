@@ -42,16 +42,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from cstr.agents.nn import Normaliser
+from cstr.safety.history import OBS_DIM
 
-OBS_DIM = 6
 ACTION_DIM = 2
 
 
 class PICNN(nn.Module):
-    """``cost(observations[n, 6], actions[n, 2]) -> [n]``, convex in the actions.
+    """``cost(states[n, d], actions[n, 2]) -> [n]``, convex in the actions.
 
-    Inputs are in physical units; the normaliser (stored with the weights)
-    standardises observations and maps actions to [-1, 1].
+    The "state" is whatever the cost is conditioned on: the observation
+    (``d`` = 6), a window of recent observations (:mod:`cstr.safety.history`,
+    ``d`` = 6 W), its size set by the normaliser. Inputs are in physical
+    units; the normaliser (stored with the weights) standardises the state
+    and maps actions to [-1, 1].
     """
 
     def __init__(self, normaliser: Normaliser, hidden: int = 64, layers: int = 2, state_hidden: int = 64):
@@ -59,8 +62,12 @@ class PICNN(nn.Module):
         self.normaliser = normaliser
         self.hidden = hidden
         self.layers = layers
+        self.state_dim = int(normaliser.observation_mean.shape[0])
+        if self.state_dim % OBS_DIM:
+            raise ValueError(f"the state must be a window of {OBS_DIM}-dimensional observations, got {self.state_dim}")
+        self.window = self.state_dim // OBS_DIM
         widths = [hidden] * layers + [1]  # z-widths of layer outputs
-        state_widths = [OBS_DIM] + [state_hidden] * layers
+        state_widths = [self.state_dim] + [state_hidden] * layers
         self.state_layers = nn.ModuleList(nn.Linear(state_widths[i], state_widths[i + 1]) for i in range(layers))
         self.wy = nn.ModuleList(nn.Linear(ACTION_DIM, widths[i], bias=False) for i in range(layers + 1))
         self.wyu = nn.ModuleList(nn.Linear(state_widths[i], ACTION_DIM) for i in range(layers + 1))

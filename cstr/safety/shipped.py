@@ -1,8 +1,14 @@
 """The shipped cost models, the correction's settings, and the corrected controllers ``bc+`` and ``iql+``.
 
-* ``weights/picnn<-seed s>``: the PICNN of each training seed (and its
-  dynamics model, ``weights/picnn-dynamics<-seed s>``, for the ``"model"``
-  target); ``weights/picnn`` is the one trained with the canonical IQL.
+* ``weights/picnn<-seed s>``: the deployable PICNN of each training seed
+  (and the dynamics model it was distilled from,
+  ``weights/picnn-dynamics<-seed s>``, for a model target);
+  ``weights/picnn`` is the one trained with the canonical IQL. Its sidecar
+  lists the dataset fields its training read (``"training_inputs"``), and
+  the loaded model exposes them as ``training_inputs``.
+* ``weights/picnn-full-state<-seed s>``: the full-state ablation
+  (target ``"full-state-model"``), served as ``bc+full-state`` and
+  ``iql+full-state``, never as ``bc+``/``iql+``.
 * ``correction.json``: the correction's settings (K, step size, trust
   region), chosen on validation seeds by ``python -m cstr
   select-cost-model``. They belong to the correction, not to any one cost
@@ -24,12 +30,16 @@ from cstr.agents.nn import Normaliser
 from cstr.agents.policy import load_policy_controller
 from cstr.agents.weights import chosen_training_seed, load_verified, save_weights, seeded_name, weight_files
 from cstr.safety.correction import CorrectedController, CorrectionConfig
-from cstr.safety.cost_model import CostModelResult
+from cstr.safety.cost_model import DEPLOYABLE_TARGETS, FULL_STATE_FIELDS, CostModelResult
 from cstr.safety.dynamics import DynamicsModel
+from cstr.safety.history import OBS_DIM
+from cstr.safety.narx import NARXModel
 from cstr.safety.picnn import PICNN
 from cstr.storage import data_root, read_manifest, read_verified_json, update_manifest, write_json
 
 COST_MODEL_NAME = "picnn"
+FULL_STATE_COST_MODEL_NAME = "picnn-full-state"
+"""The full-state ablation's cost model (target ``"full-state-model"``)."""
 CORRECTION_FILE = "correction.json"
 """The correction's settings, relative to the data folder."""
 
@@ -47,7 +57,14 @@ def save(
     root = data_root(root)
     pt_name, json_name = weight_files(name)
     config = (
-        asdict(result.config) | {"target_mean": result.target_mean, "target_std": result.target_std} | (extra or {})
+        asdict(result.config)
+        | {
+            "target_mean": result.target_mean,
+            "target_std": result.target_std,
+            "state_window": result.config.state_window,
+            "training_inputs": list(result.training_inputs),
+        }
+        | (extra or {})
     )
     save_weights(result.model, config, root / pt_name, result.history)
     written = [pt_name, json_name]
@@ -61,26 +78,53 @@ def save(
 
 
 def load_cost_model(root=None, name: str = COST_MODEL_NAME) -> PICNN:
-    """The shipped PICNN, verified against the manifest: ``cost(obs[n, 6], actions[n, 2]) -> [n]``."""
+    """The shipped PICNN, verified against the manifest: ``cost(h[n, 6 W], actions[n, 2]) -> [n]``.
+
+    ``h`` is the window of the last ``model.window`` observations
+    (:mod:`cstr.safety.history`; W = 1: the observation). The model carries
+    ``target`` and ``training_inputs`` (the dataset fields its training
+    read) from its sidecar.
+    """
     state, sidecar = load_verified(name, root)
     config = sidecar["config"]
+    width = OBS_DIM * config["state_window"]
     model = PICNN(
-        Normaliser(np.zeros(6), np.ones(6)),
+        Normaliser(np.zeros(width), np.ones(width)),
         hidden=config["hidden"],
         layers=config["layers"],
         state_hidden=config["state_hidden"],
     )
     model.load_state_dict(state)
+    model.target = config["target"]
+    model.training_inputs = tuple(config["training_inputs"])
     return model.eval()
 
 
-def load_dynamics_model(root=None, name: str = COST_MODEL_NAME) -> DynamicsModel:
-    """The dynamics model the shipped cost model (``name``) was distilled from, verified against the manifest."""
+def load_dynamics_model(root=None, name: str = COST_MODEL_NAME) -> DynamicsModel | NARXModel:
+    """The dynamics model the shipped cost model (``name``) was distilled from, verified against the manifest:
+    a :class:`cstr.safety.narx.NARXModel` behind a ``"narx"`` target, a full-state
+    :class:`cstr.safety.dynamics.DynamicsModel` behind the ablation."""
+    target = load_verified(name, root)[1]["config"]["target"]
     state, sidecar = load_verified(dynamics_name(name), root)
-    zeros = np.zeros(5)
-    model = DynamicsModel(zeros, zeros + 1, zeros, zeros + 1, hidden=tuple(sidecar["config"]["hidden"]))
+    config = sidecar["config"]
+    if target == "narx":
+        width, zeros = OBS_DIM * config["window"], np.zeros(2)
+        model = NARXModel(np.zeros(width), np.ones(width), zeros, zeros + 1, config["window"], tuple(config["hidden"]))
+    else:
+        zeros = np.zeros(5)
+        model = DynamicsModel(zeros, zeros + 1, zeros, zeros + 1, hidden=tuple(config["hidden"]))
     model.load_state_dict(state)
     return model.eval()
+
+
+def check_deployable(model: PICNN, name: str) -> None:
+    """Refuse to serve ``model`` as ``bc+``/``iql+`` if its training read simulator-only information."""
+    privileged = sorted(set(model.training_inputs) & set(FULL_STATE_FIELDS))
+    if model.target not in DEPLOYABLE_TARGETS or privileged:
+        raise ValueError(
+            f"cost model {name!r} (target {model.target!r}) read {', '.join(privileged) or 'simulator-only data'} "
+            "in training; it is an ablation and cannot be served as a deployable corrected controller"
+        )
 
 
 def save_correction_config(config: CorrectionConfig, root=None) -> Path:
@@ -99,24 +143,32 @@ def load_correction_config(root=None) -> CorrectionConfig:
     return CorrectionConfig(**read_verified_json(root, CORRECTION_FILE))
 
 
-def load_corrected_controller(policy_name: str, root=None, seed: int | None = None) -> CorrectedController:
+def load_corrected_controller(
+    policy_name: str, root=None, seed: int | None = None, cost_model: str = COST_MODEL_NAME
+) -> CorrectedController:
     """``policy_name`` (``"bc"`` or ``"iql"``) with its actions corrected on the cost model trained with it.
 
     ``seed=None``: the canonical policy, one training seed's (chosen on
     validation seeds), with the cost model trained on that same seed
-    (``picnn-seed<s>``), the pair chapter 7 evaluates; without a selection
-    record (a data folder trained by hand), the shipped ``picnn``. With a
-    ``seed``: that training seed's policy and cost model.
+    (``<cost_model>-seed<s>``), the pair chapter 7 evaluates; without a
+    selection record (a data folder trained by hand), the unseeded
+    ``cost_model``. With a ``seed``: that training seed's policy and cost
+    model. ``cost_model``: :data:`COST_MODEL_NAME` (deployable, checked:
+    ``bc+``, ``iql+``) or :data:`FULL_STATE_COST_MODEL_NAME` (the ablation,
+    ``bc+full-state``, ``iql+full-state``).
     """
     root = data_root(root)
     chosen = chosen_training_seed(policy_name, root) if seed is None else seed
     policy_file = policy_name if seed is None else seeded_name(policy_name, seed)
-    cost_name = COST_MODEL_NAME if chosen is None else seeded_name(COST_MODEL_NAME, chosen)
+    cost_name = cost_model if chosen is None else seeded_name(cost_model, chosen)
     if seed is None and not (root / weight_files(cost_name)[0]).exists():
-        cost_name = COST_MODEL_NAME
+        cost_name = cost_model
+    model = load_cost_model(root, cost_name)
+    suffix = "+"
+    if cost_model == COST_MODEL_NAME:
+        check_deployable(model, cost_name)
+    else:
+        suffix = "+" + cost_model.removeprefix(COST_MODEL_NAME + "-")
     return CorrectedController(
-        load_policy_controller(policy_file, root),
-        load_cost_model(root, cost_name),
-        load_correction_config(root),
-        name=f"{policy_name}+",
+        load_policy_controller(policy_file, root), model, load_correction_config(root), name=f"{policy_name}{suffix}"
     )

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from cstr.experiments.registry import LEARNED_NAMES, PI_NAMES
+from cstr.experiments.registry import PI_NAMES, TRAINED_NAMES
 from cstr.experiments.reproduce import run
 from cstr.storage import read_manifest, verify_files
 
@@ -29,6 +29,9 @@ def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
         "weights/picnn.pt",
         "weights/picnn-dynamics.pt",
         "weights/picnn-dynamics-seed0.json",
+        "weights/picnn-full-state.pt",
+        "weights/picnn-full-state-seed0.json",
+        "weights/picnn-full-state-dynamics-seed1.pt",
         "results/iql_selection.json",
         "results/evaluation.json",
         "results/trajectories.npz",
@@ -38,7 +41,9 @@ def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
         assert name in manifest, name
     verify_files(tmp_path, list(manifest))
     results = json.loads((tmp_path / "results" / "evaluation.json").read_text())
-    assert set(results["controllers"]) == set(PI_NAMES + LEARNED_NAMES)
+    assert set(results["controllers"]) == set(PI_NAMES + TRAINED_NAMES)
+    sidecar = json.loads((tmp_path / "weights" / "picnn.json").read_text())
+    assert sidecar["config"]["target"] == "narx" and "states" not in sidecar["config"]["training_inputs"]
     assert set(results["controllers"]["iql+"]["grade_up"]) == {"seed0", "seed1"}
     selection = json.loads((tmp_path / "results" / "iql_selection.json").read_text())
     assert selection["chosen_seed"] in (0, 1)

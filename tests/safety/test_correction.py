@@ -138,12 +138,14 @@ def test_shipped_cost_model_is_convex_and_its_corrections_descend_within_bounds(
     """The same properties on the shipped cost model, at dataset states and the shipped settings."""
     from cstr.agents.policy import load_policy_controller
     from cstr.data.dataset import training_arrays
+    from cstr.safety.history import history_features
     from cstr.safety.shipped import load_correction_config, load_cost_model
 
     net = load_cost_model().double()
     data = training_arrays(["grade_up"])
+    features = history_features(data["observations"], data["episode_ids"], net.window)
     rows = np.random.default_rng(30).choice(len(data["observations"]), size=MIDPOINT_TRIPLES // 2, replace=False)
-    s = torch.tensor(data["observations"][rows], dtype=torch.float64)
+    s = torch.tensor(features[rows], dtype=torch.float64)
     a1 = torch.tensor(actions(len(rows), seed=31))
     a2 = torch.tensor(actions(len(rows), seed=32))
     with torch.no_grad():
@@ -155,7 +157,7 @@ def test_shipped_cost_model_is_convex_and_its_corrections_descend_within_bounds(
     config = load_correction_config()
     obs = data["observations"][rows[:2000]].astype(float)
     start = load_policy_controller("iql").act(obs)
-    surface = CostSurface(net.export(), obs)
+    surface = CostSurface(net.export(), features[rows[:2000]])
     result = correct(surface, start, config, record=True)
     assert np.all(np.diff(result.costs, axis=0) <= 0.0), "the shipped cost increased along a correction"
     assert np.all(result.actions >= SPACE.low) and np.all(result.actions <= SPACE.high)

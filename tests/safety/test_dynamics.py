@@ -1,4 +1,4 @@
-"""The learned dynamics model and the cost model's "model" target."""
+"""The full-state dynamics model and the cost model's full-state ablation target."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 from cstr.data.dataset import training_arrays
 from cstr.plant.scenarios import GRADES
-from cstr.safety import cost_model, dynamics, shipped
+from cstr.safety import cost_model, diagnostics, dynamics, shipped
 from cstr.safety.cost_model import CostModelConfig
 from cstr.safety.shipped import dynamics_name, load_dynamics_model
 
@@ -51,8 +51,8 @@ def test_tracking_cost_gradient_matches_finite_differences(small_data):
         model.tracking_cost(states, actions, setpoints, horizon=0)
 
 
-def test_model_target_trains_a_picnn_and_keeps_its_dynamics(small_data, tmp_path):
-    config = CostModelConfig(target="model", num_updates=20, dynamics_updates=20, log_every=10)
+def test_full_state_target_trains_a_picnn_and_keeps_its_dynamics(small_data, tmp_path):
+    config = CostModelConfig(target="full-state-model", num_updates=20, dynamics_updates=20, log_every=10)
     result = cost_model.train(None, small_data, config, progress=False)
     assert result.dynamics is not None and result.target_mean == 0.0 and result.target_std > 0
     assert {"loss", "value_loss", "gradient_loss"} <= set(result.history)
@@ -62,7 +62,8 @@ def test_model_target_trains_a_picnn_and_keeps_its_dynamics(small_data, tmp_path
     a = torch.as_tensor(small_data["actions"][:4], dtype=torch.float32)
     assert torch.equal(loaded(x, a), result.dynamics.model(x, a))
     without_states = {k: v for k, v in small_data.items() if k not in ("states", "next_states")}
-    with pytest.raises(ValueError, match="logged states"):
+    assert set(result.training_inputs) >= {"states", "next_states"}
+    with pytest.raises(ValueError, match="states, next_states, which are missing"):
         cost_model.train(None, without_states, config, progress=False)
     with pytest.raises(ValueError, match="IQL agent"):
         cost_model.train(None, small_data, CostModelConfig(target="distill", num_updates=2), progress=False)
@@ -71,12 +72,13 @@ def test_model_target_trains_a_picnn_and_keeps_its_dynamics(small_data, tmp_path
 def test_dynamics_files_follow_the_cost_model_name():
     assert dynamics_name("picnn") == "picnn-dynamics"
     assert dynamics_name("picnn-seed2") == "picnn-dynamics-seed2"
-    assert dynamics_name("picnn-model") == "picnn-model-dynamics"
+    assert dynamics_name("picnn-full-state") == "picnn-full-state-dynamics"
+    assert dynamics_name("picnn-full-state-seed0") == "picnn-full-state-dynamics-seed0"
 
 
 def test_shipped_dynamics_model_knows_what_the_coolant_does():
     """The plant is the yardstick: +1 K of coolant warms the reactor by ~0.4 K in one interval."""
-    rows = dynamics.response_check(load_dynamics_model(), moves=((0.0, 1.0),))
+    rows = diagnostics.response_check(load_dynamics_model(name="picnn-full-state"), moves=((0.0, 1.0),))
     for row in rows:
         assert row["plant dT [K]"] > 0.3
         assert row["model dT [K]"] == pytest.approx(row["plant dT [K]"], rel=0.25)

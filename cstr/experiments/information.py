@@ -1,0 +1,112 @@
+"""What every controller knows, at training time and at deployment: the information table.
+
+A plant historian logs what is measured: polymer and temperature, the
+setpoints, the applied inputs, and their history. The datasets log more:
+the full physical state (monomer, initiator, radicals), which only a
+simulator knows. A controller presented as deployable must be trained and
+run on the historian's information alone (the brief's information-honesty
+rule); anything else is an oracle or an ablation.
+
+The table is computed, not typed:
+
+* for the learned controllers, from the ``training_inputs`` of each shipped
+  model's sidecar (the dataset fields its training read, written by the
+  training code, which sees no other field) and from the cost model's window;
+* for the controllers without trained weights, from what their classes read:
+  PI reads the observation and integrates its errors; ``pi-tuned`` was tuned
+  on episodes of the simulator (:data:`cstr.control.pi_tuning.TUNING_INFORMATION`);
+  NMPC reads the full state and the true model
+  (:data:`cstr.control.nmpc.NMPC_INFORMATION`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cstr.agents.weights import chosen_training_seed, load_sidecar, seeded_name, weight_files
+from cstr.control.nmpc import NMPC_INFORMATION
+from cstr.control.pi_tuning import TUNING_INFORMATION
+from cstr.experiments.registry import ABLATION_NAMES, CONTROLLER_NAMES
+from cstr.safety.shipped import COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME
+from cstr.storage import data_root
+
+KINDS = ("observations", "observation history", "rewards", "full state", "true model")
+"""The kinds of information the table distinguishes."""
+PRIVILEGED = ("full state", "true model")
+"""What no plant gives a controller: a controller that uses either is an oracle or an ablation."""
+FIELD_KINDS = {
+    "observations": "observations",
+    "next_observations": "observations",
+    "actions": "observations",
+    "terminations": "observations",
+    "truncations": "observations",
+    "episode_ids": "observation history",
+    "rewards": "rewards",
+    "states": "full state",
+    "next_states": "full state",
+}
+"""Which kind of information each dataset field is (``episode_ids`` order the rows into histories)."""
+FEEDBACK = ("observations", "observation history")
+"""What a PI loop reads: the observation, and through its integrator the history of its errors."""
+
+
+def kinds_of(fields) -> tuple[str, ...]:
+    """The kinds of information a list of dataset fields amounts to, in the order of :data:`KINDS`."""
+    unknown = sorted(set(fields) - set(FIELD_KINDS))
+    if unknown:
+        raise ValueError(f"unknown dataset fields {unknown}; known: {', '.join(FIELD_KINDS)}")
+    present = {FIELD_KINDS[field] for field in fields}
+    return tuple(kind for kind in KINDS if kind in present)
+
+
+def _sidecar(root, name: str, seed: int | None) -> dict:
+    file = weight_files(name if seed is None else seeded_name(name, seed))[0]
+    return load_sidecar(root / file)["config"]
+
+
+def controller_information(name: str, root=None) -> dict:
+    """``{"training": kinds, "deployment": kinds, "deployable": bool}`` of a shipped controller."""
+    root = data_root(root)
+    if name == "pi":
+        training, deployment = (), FEEDBACK
+    elif name == "pi-tuned":
+        training, deployment = TUNING_INFORMATION, FEEDBACK
+    elif name in ("nmpc", "nmpc-offset-free"):
+        training, deployment = (), NMPC_INFORMATION + (("observations",) if name == "nmpc-offset-free" else ())
+    else:
+        base, plus, variant = name.partition("+")
+        if base not in ("bc", "iql"):
+            raise ValueError(f"unknown controller {name!r}")
+        seed = chosen_training_seed(base, root)
+        fields = set(_sidecar(root, base, seed)["training_inputs"])
+        deployment = ("observations",)
+        if plus:
+            cost_name = FULL_STATE_COST_MODEL_NAME if variant == "full-state" else COST_MODEL_NAME
+            cost = _sidecar(root, cost_name, seed)
+            fields |= set(cost["training_inputs"])
+            if cost["state_window"] > 1:
+                deployment += ("observation history",)
+        training = kinds_of(fields)
+    used = set(training) | set(deployment)
+    return {
+        "training": tuple(kind for kind in KINDS if kind in training),
+        "deployment": tuple(kind for kind in KINDS if kind in deployment),
+        "deployable": not (used & set(PRIVILEGED)),
+    }
+
+
+def information_table(names=CONTROLLER_NAMES + ABLATION_NAMES, root=None) -> pd.DataFrame:
+    """One row per controller: what it uses at training time and at deployment, and whether a plant could run it."""
+    rows = {}
+    for name in names:
+        info = controller_information(name, root)
+        rows[name] = {
+            "training": ", ".join(info["training"]) or "nothing (no fitted parameters)",
+            "deployment": ", ".join(info["deployment"]),
+            "deployable": "yes"
+            if info["deployable"]
+            else "no: " + ", ".join(kind for kind in PRIVILEGED if kind in info["training"] + info["deployment"]),
+        }
+    table = pd.DataFrame(rows).T
+    table.index.name = "controller"
+    return table
