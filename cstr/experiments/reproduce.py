@@ -144,6 +144,26 @@ def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dic
     return results, trajectories
 
 
+def save_results(results: dict, trajectories: dict, root: Path, stages: dict) -> None:
+    """``results/evaluation.json`` and ``results/trajectories.npz``, listed in the manifest."""
+    (root / RESULTS_DIR).mkdir(parents=True, exist_ok=True)
+    results["stage_seconds"] = dict(stages)
+    write_json(root / RESULTS_DIR / "evaluation.json", results)
+    write_npz(root / RESULTS_DIR / "trajectories.npz", trajectories)
+    update_manifest(root, [f"{RESULTS_DIR}/evaluation.json", f"{RESULTS_DIR}/trajectories.npz"])
+
+
+def evaluate_only(seeds=(0, 1, 2), episodes: int = 100, root=None) -> dict:
+    """Only the evaluation and results stages, on the weights already in ``root`` (after retraining a cost model)."""
+    root = data_root(root)
+    started = time.perf_counter()
+    results, trajectories = evaluate_all([int(s) for s in seeds], episodes, root)
+    stages = {"evaluation": time.perf_counter() - started}
+    save_results(results, trajectories, root, stages)
+    print(f"[evaluation] {stages['evaluation']:.1f} s", flush=True)
+    return stages
+
+
 def run(
     seeds=(0, 1, 2),
     episodes: int = 100,
@@ -215,11 +235,7 @@ def run(
     stage("evaluation", started)
 
     started = time.perf_counter()
-    (root / RESULTS_DIR).mkdir(parents=True, exist_ok=True)
-    results["stage_seconds"] = dict(stages)
-    write_json(root / RESULTS_DIR / "evaluation.json", results)
-    write_npz(root / RESULTS_DIR / "trajectories.npz", trajectories)
-    update_manifest(root, [f"{RESULTS_DIR}/evaluation.json", f"{RESULTS_DIR}/trajectories.npz"])
+    save_results(results, trajectories, root, stages)
     stage("results", started)
     stages["total"] = time.perf_counter() - total
     print(f"[total] {stages['total']:.1f} s", flush=True)
@@ -243,5 +259,15 @@ def register(subparsers) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per scenario (default 100)")
     parser.add_argument("--workers", type=int, default=2, help="training processes in parallel (default 2)")
+    parser.add_argument(
+        "--evaluation-only", action="store_true", help="only evaluate the shipped weights; write the results"
+    )
     add_data_argument(parser)
-    parser.set_defaults(func=lambda args: run(args.seeds, args.episodes, args.data, args.workers) and 0)
+
+    def command(args):
+        torch.set_num_threads(1)
+        if args.evaluation_only:
+            return evaluate_only(args.seeds, args.episodes, args.data) and 0
+        return run(args.seeds, args.episodes, args.data, args.workers) and 0
+
+    parser.set_defaults(func=command)

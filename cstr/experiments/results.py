@@ -103,9 +103,9 @@ class Results:
         return [s for s in SCENARIO_NAMES if s in present]
 
     def chosen_seed(self, name: str) -> int:
-        """The training seed shipped as the canonical ``name`` (``bc+`` follows ``bc``, ``iql+`` follows ``iql``);
-        the first training seed if no selection record was shipped."""
-        base = name.rstrip("+")
+        """The training seed shipped as the canonical ``name`` (``bc+`` and ``bc+full-state`` follow ``bc``,
+        ``iql+`` and ``iql+full-state`` follow ``iql``); the first training seed if no selection record was shipped."""
+        base = name.partition("+")[0]
         record = self.selections.get(base)
         return int(record["chosen_seed"]) if record is not None else self.training_seeds[0]
 

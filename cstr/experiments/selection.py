@@ -7,8 +7,7 @@
   per target, evaluates BC+ and IQL+ under each candidate correction, and
   ships the best target as ``weights/picnn`` and its settings as
   ``correction.json``;
-* :func:`sensitivity_grid`, :func:`selection_table`: the tables chapters 5
-  and 6 show.
+* :func:`selection_table`: the table chapter 5 shows.
 """
 
 from __future__ import annotations
@@ -213,23 +212,6 @@ def selection_table(selection: dict):
         records.append(record)
     table = pd.DataFrame(records).set_index(["controller", "target", "setting"])
     table = table[[s for s in SCENARIO_NAMES if s in table.columns]]
-    table["mean"] = table.mean(axis=1)
-    return table
-
-
-def sensitivity_grid(policy, cost_model, configs: dict, episodes: int, scenarios=None, baseline: str | None = "policy"):
-    """Mean validation return of ``policy`` corrected with each of ``configs`` (``{label: CorrectionConfig}``).
-
-    Runs :func:`cstr.experiments.selection.validation_returns` (validation seeds, never
-    the evaluation seeds) and returns a DataFrame, one row per label (plus
-    ``baseline``, the uncorrected policy, unless ``None``), one column per
-    scenario and a ``mean`` column.
-    """
-    controllers = {} if baseline is None else {baseline: policy}
-    controllers.update(
-        {label: CorrectedController(policy, cost_model, config, name=label) for label, config in configs.items()}
-    )
-    table = pd.DataFrame(validation_returns(controllers, scenarios=scenarios, episodes=episodes)).T
     table["mean"] = table.mean(axis=1)
     return table
 

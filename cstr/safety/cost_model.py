@@ -434,7 +434,7 @@ def _train_history_critic(data, config: CostModelConfig, progress: bool) -> Cost
     value = mlp(normaliser.observation_mean.shape[0], 1, (256, 256))
     cost_optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
     value_optimiser = torch.optim.Adam(value.parameters(), lr=config.learning_rate, foreach=True)
-    log = LossLog(["cost_loss", "value_loss"], config.log_every, config.num_updates)
+    log = LossLog(["loss", "value_loss"], config.log_every, config.num_updates)
     steps = tqdm(range(1, config.num_updates + 1), desc="PICNN (td-history)", disable=not progress, mininterval=1.0)
     for step in steps:
         rows = torch.randint(0, len(h_all), (config.batch_size,), generator=generator)
@@ -456,9 +456,9 @@ def _train_history_critic(data, config: CostModelConfig, progress: bool) -> Cost
         with torch.no_grad():
             for online, lagged in zip(model.parameters(), target_model.parameters()):
                 lagged.lerp_(online, config.target_update_rate)
-        means = log.add(step, cost_loss=cost_loss.item(), value_loss=value_loss.item())
+        means = log.add(step, loss=cost_loss.item(), value_loss=value_loss.item())
         if means:
-            steps.set_postfix(loss=f"{means['cost_loss']:.4f}")
+            steps.set_postfix(loss=f"{means['loss']:.4f}")
     # standardise the cost's scale like the other targets: the correction's step size means the same
     with torch.no_grad():
         spread = float(model.forward_normalised(h_all, a_all).std().clamp_min(1e-8))

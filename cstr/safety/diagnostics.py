@@ -165,14 +165,16 @@ def steady_state_minimisers(
 
 
 def response_check(
-    model: DynamicsModel | NARXModel, grades=None, moves=((0.05, 0.0), (0.0, 1.0)), params=None
+    model: DynamicsModel | NARXModel, grades=None, moves=((0.05, 0.0), (0.0, 1.0)), params=None, intervals: int = 1
 ) -> list[dict]:
-    """The model's one-interval response to small input moves at each grade's steady state, beside the plant's.
+    """The model's response to small input moves held for ``intervals`` from each grade's steady state,
+    beside the plant's.
 
     For a book, not for training: the plant (:func:`cstr.plant.simulate.integrate_interval`)
     is only the yardstick. A full-state model starts from the steady state, a NARX
-    model from the steady history (:func:`steady_history`). Each row: grade, the move (du_I [kg/h], dT_c [K]),
-    and the change of P [kg/m3] and T [K] after one interval, true and predicted.
+    model from the steady history (:func:`steady_history`). Each row: grade, the move
+    (du_I [kg/h], dT_c [K]), and the change of P [kg/m3] and T [K] after ``intervals``
+    control intervals, true and predicted.
     """
     grades = GRADES if grades is None else grades
     params = DEFAULT_PARAMETERS if params is None else params
@@ -181,13 +183,19 @@ def response_check(
         state, inputs = grade.steady_state(params), grade.steady_inputs(params)
         for move in moves:
             action = inputs + np.asarray(move, dtype=float)
-            true_next = np.asarray(integrate_interval(state, action, CONTROL_INTERVAL, params))
+            true_next = state
+            for _ in range(intervals):
+                true_next = np.asarray(integrate_interval(true_next, action, CONTROL_INTERVAL, params))
             with torch.no_grad():
                 if isinstance(model, NARXModel):
-                    measured = model(steady_history(grade, model.window)[None], action[None])[0].double().numpy()
+                    history = steady_history(grade, model.window)[None]
+                    measured = model.rollout(history, action[None], intervals)[0, -1].double().numpy()
                     predicted = np.r_[state[:3], measured]
                 else:
-                    predicted = model(state[None], action[None])[0].double().numpy()
+                    predicted = torch.as_tensor(state[None], dtype=torch.float32)
+                    for _ in range(intervals):
+                        predicted = model(predicted, action[None])
+                    predicted = predicted[0].double().numpy()
             rows.append(
                 {
                     "grade": grade.name,

@@ -64,7 +64,8 @@ class HistoryBuffer:
 
     :meth:`push` appends the newest observation and returns ``h_t`` as
     features ``[n, 6 window]``; a row's first observation after
-    :meth:`reset` fills its whole window, as in the datasets.
+    :meth:`reset` fills its whole window, as in the datasets. A batch of a
+    different size starts every row afresh.
     """
 
     def __init__(self, window: int):
@@ -86,11 +87,7 @@ class HistoryBuffer:
         if batch.ndim != 2 or batch.shape[1] != OBS_DIM:
             raise ValueError(f"observations must have shape [{OBS_DIM}] or [n, {OBS_DIM}], got {batch.shape}")
         if self.windows is None or len(self.windows) != len(batch):
-            if self.windows is not None and not self.fresh.all():
-                raise ValueError(
-                    f"the batch changed from {len(self.windows)} to {len(batch)} rows mid-episode; "
-                    "call reset() before a new batch of episodes"
-                )
+            # a batch of another size is another set of episodes (as for the PI controllers' integrators)
             self.windows = np.empty((len(batch), self.window, OBS_DIM))
             self.fresh = np.ones(len(batch), dtype=bool)
         self.windows[:, 1:] = self.windows[:, :-1].copy()

@@ -8,7 +8,16 @@ import pytest
 
 from cstr.experiments.comparison import load_comparison
 from cstr.experiments.evaluation import evaluate
-from cstr.experiments.registry import CONTROLLER_NAMES, LEARNED_NAMES, LOADERS, ORACLE_NAMES, PI_NAMES, load_controller
+from cstr.experiments.registry import (
+    ABLATION_NAMES,
+    CONTROLLER_NAMES,
+    LEARNED_NAMES,
+    LOADERS,
+    ORACLE_NAMES,
+    PI_NAMES,
+    load_controller,
+    training_seed_controller,
+)
 from cstr.experiments.results import EPISODE_TOLERANCE, RESULT_TOLERANCE, load_results
 from cstr.plant.scenarios import SCENARIO_NAMES
 
@@ -16,7 +25,8 @@ STORAGE_PRECISION = 1e-11  # the results JSON keeps 12 significant digits
 
 
 def test_one_table_in_one_order():
-    assert tuple(LOADERS) == CONTROLLER_NAMES == PI_NAMES + LEARNED_NAMES + ORACLE_NAMES
+    assert CONTROLLER_NAMES == PI_NAMES + LEARNED_NAMES + ORACLE_NAMES
+    assert tuple(LOADERS) == CONTROLLER_NAMES + ABLATION_NAMES
     with pytest.raises(ValueError, match="unknown controller 'nope'; available: pi, pi-tuned"):
         load_controller("nope")
 
@@ -34,7 +44,7 @@ def test_every_name_loads_whatever_was_imported_first(first_import):
     script = (
         f"{first_import}\n"
         "import numpy as np\n"
-        f"for name in {list(CONTROLLER_NAMES)!r}:\n"
+        f"for name in {list(CONTROLLER_NAMES + ABLATION_NAMES)!r}:\n"
         "    controller = load(name)\n"
         "    assert hasattr(controller, 'act'), name\n"
         "print('ok')\n"
@@ -43,7 +53,14 @@ def test_every_name_loads_whatever_was_imported_first(first_import):
     assert finished.returncode == 0 and finished.stdout.strip() == "ok", finished.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", PI_NAMES + LEARNED_NAMES)
+def test_training_seed_controllers_carry_their_names_and_refuse_untrained_ones():
+    assert training_seed_controller("iql+full-state", 0).name == "iql+full-state"
+    assert training_seed_controller("bc+", 1).name == "bc+"
+    with pytest.raises(ValueError, match="no training seeds"):
+        training_seed_controller("pi", 0)
+
+
+@pytest.mark.parametrize("name", PI_NAMES + LEARNED_NAMES + ABLATION_NAMES)
 def test_shipped_controllers_reproduce_the_stored_results(name):
     """Behaviour preserved: all stored episodes at once (a corrected controller's float32 products round
     differently for another batch size), PI to the stored digits, learned within the stated tolerances."""

@@ -13,7 +13,7 @@ from helpers import random_observations as observations
 from cstr.agents.nn import Normaliser
 from cstr.envs import core
 from cstr.experiments import verdicts
-from cstr.experiments.selection import correction_label, selection_table, sensitivity_grid
+from cstr.experiments.selection import correction_label, selection_table
 from cstr.figures import safety as safety_figures
 from cstr.safety import diagnostics as safety_diagnostics
 from cstr.safety.correction import CorrectionConfig, CostSurface, correct
@@ -113,16 +113,6 @@ def test_correction_cost_drop_and_moves(net):
     fig = safety_figures.plot_correction_costs({"iql+": drop, "bc+": drop})
     assert len(fig.axes) == 2
     plt.close(fig)
-
-
-def test_sensitivity_grid_has_a_row_per_setting(net):
-    class Hold:
-        def act(self, obs):
-            obs = np.atleast_2d(obs)
-            return np.tile([1.0, 330.0], (obs.shape[0], 1))
-
-    table = sensitivity_grid(Hold(), net, {"K=1": CorrectionConfig(steps=1)}, episodes=1, scenarios=["grade_up"])
-    assert list(table.index) == ["policy", "K=1"] and list(table.columns) == ["grade_up", "mean"]
 
 
 def test_comparison_words_and_counts():
