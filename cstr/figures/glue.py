@@ -25,15 +25,16 @@ from collections.abc import Mapping
 
 
 def _safe(part) -> str:
-    """One part of a glue key: ``+`` -> ``_plus``, ``-`` -> ``_``."""
-    return str(part).replace("+", "_plus").replace("-", "_")
+    """One part of a glue key: ``+`` -> ``_plus`` (``_plus_`` inside a name), ``-`` -> ``_``."""
+    return str(part).replace("+", "_plus_").replace("-", "_").strip("_").replace("__", "_")
 
 
 def glue_key(scenario, controller, name) -> str:
     """The glue key of column ``name`` of ``controller`` in ``scenario``: ``{scenario}_{controller}_{name}``.
 
     ``glue_key("startup", "iql+", "reward")`` is ``"startup_iql_plus_reward"``,
-    ``glue_key("grade_down", "pi-tuned", "offset")`` is ``"grade_down_pi_tuned_offset"``.
+    ``glue_key("grade_down", "pi-tuned", "offset")`` is ``"grade_down_pi_tuned_offset"``,
+    ``glue_key("startup", "iql+full-state", "reward")`` is ``"startup_iql_plus_full_state_reward"``.
     """
     return "_".join(_safe(part) for part in (scenario, controller, name))
 

@@ -35,6 +35,7 @@ def test_glue_key_hyphen_and_plus():
     assert glue_key("grade_down", "pi-tuned", "offset_P") == "grade_down_pi_tuned_offset_P"
     assert glue_key("startup", "iql+", "reward") == "startup_iql_plus_reward"
     assert glue_key("grade-up", "pi-tuned+", "high") == "grade_up_pi_tuned_plus_high"
+    assert glue_key("startup", "iql+full-state", "reward") == "startup_iql_plus_full_state_reward"
 
 
 def test_glue_table_keys_values_and_display(glued):
