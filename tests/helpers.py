@@ -1,6 +1,7 @@
 """Pieces several test modules share (importable because pytest puts tests/ on sys.path)."""
 
 import numpy as np
+import torch
 
 NOTEBOOK_HEADER = """---
 jupytext:
@@ -62,3 +63,16 @@ def golden_run(scenario: str, steps: int) -> np.ndarray:
         env.step(action)
         states.append(env._state.copy())
     return np.array(states)
+
+
+def assert_gradient_matches_finite_differences(cost, actions, steps=(1e-3, 1e-2)):
+    """``cost(actions[n, 2]) -> [n]``: autograd's action gradient against central differences, one step per input.
+
+    The models cast to float32, so each step is large enough for single precision.
+    """
+    (gradient,) = torch.autograd.grad(cost(actions).sum(), actions)
+    for j, step in enumerate(steps):
+        shift = torch.zeros_like(actions)
+        shift[:, j] = step
+        numeric = (cost(actions + shift) - cost(actions - shift)) / (2 * step)
+        assert torch.allclose(gradient[:, j], numeric, rtol=0.05, atol=1e-4)

@@ -64,6 +64,12 @@ def mlp(inputs: int, outputs: int, hidden: tuple[int, ...], activation=nn.ReLU) 
     return nn.Sequential(*layers)
 
 
+def register_float_buffers(module: nn.Module, **values) -> None:
+    """Register each keyword as a float32 buffer of ``module`` (saved in its state dict, never trained)."""
+    for name, value in values.items():
+        module.register_buffer(name, torch.as_tensor(np.asarray(value, dtype=np.float32)))
+
+
 class Normaliser(nn.Module):
     """Standardises observations and maps actions between the input box and [-1, 1]."""
 

@@ -9,8 +9,8 @@ row varies them:
   previous interval's inputs) and ``centre`` (the centre of the input box,
   always) (:mod:`cstr.control.baselines`);
 * **the minimiser alone**: descend from the box centre with no trust region
-  (``minimiser``, K as shipped; ``minimiser K=50``): the PICNN's own
-  controller, no policy at all;
+  (``minimiser``, K as shipped, on ``iql+``'s cost model and on ``bc+``'s;
+  ``minimiser K=50``): the PICNN's own controller, no policy at all;
 * **a sweep of the trust region** delta from 0 (the policy unchanged) to the
   whole box, and of the number of steps K, for BC and IQL;
 * the **limit term's ablation**, where its cost model is shipped
@@ -54,6 +54,8 @@ NUDGE_TRUST_REGION = 0.05
 """A trust region that deserves the words "safety layer": the policy stays in charge, the layer nudges
 (5 % of each input's half-range: 0.06 kg/h of initiator, 1.25 K of coolant per interval)."""
 MINIMISER_STEPS = 50
+MINIMISER_BC_LABEL = "minimiser (bc+'s cost model)"
+"""The minimiser alone on the cost model ``bc+`` uses (the others use ``iql+``'s, ``weights/picnn``)."""
 
 
 class MeasuredCorrection(CorrectedController):
@@ -101,8 +103,12 @@ def authority_rows(root=None) -> list[dict]:
         row("hold", "hold", None, None, "trivial"),
         row("hold+", "hold", iql_cost, shipped, "trivial"),
         row("centre", "centre", None, None, "trivial"),
-        row("centre+", "centre", iql_cost, shipped, "trivial"),
+    ]
+    if shipped.trust_region is not None:  # with the whole box, centre+ is the minimiser itself
+        rows.append(row("centre+", "centre", iql_cost, shipped, "trivial"))
+    rows += [
         row("minimiser", "centre", iql_cost, whole_box, "minimiser"),
+        row(MINIMISER_BC_LABEL, "centre", cost_names["bc"], whole_box, "minimiser"),
         row(f"minimiser K={MINIMISER_STEPS}", "centre", iql_cost, long_descent, "minimiser"),
     ]
     for base in ("bc", "iql"):

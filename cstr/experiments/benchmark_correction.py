@@ -9,14 +9,17 @@ IQL policy's, computed beforehand (the policy's own forward pass is not the
 correction's cost). Each figure is the median over repeated calls, after a
 warm-up, of :meth:`cstr.safety.correction.CorrectedController.act` itself:
 the history window's update, the PICNN's state path (recomputed per call,
-as in deployment) and the descent, in float32 as the controller runs them.
+as in deployment) and the descent, in float64 as the controller runs them.
 Wall-clock and CPU (process) time are both reported: on a shared machine the
-CPU time is the steadier figure.
+CPU time is the steadier figure. numpy's matrix products use as many threads
+as its BLAS is allowed; run with ``OMP_NUM_THREADS=1`` for the one-core figure
+(``make test`` does).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import time
 
 import numpy as np
@@ -96,7 +99,8 @@ def register(subparsers) -> None:
         print(
             f"correction with K = {result['steps']} steps, step size {result['step_size']}, "
             f"trust region {result['trust_region']} (normalised units), history of {result['window']} "
-            "observations, 1 thread, median of repeated calls:"
+            f"observations, torch on 1 thread, numpy's BLAS threads OMP_NUM_THREADS="
+            f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, median of repeated calls:"
         )
         print(f"  one state:     {result['single_ms']:7.3f} ms wall, {result['single_cpu_ms']:7.3f} ms CPU")
         print(f"  1,000 states:  {result['batch_ms']:7.3f} ms wall, {result['batch_cpu_ms']:7.3f} ms CPU")

@@ -21,6 +21,7 @@ Stages, each timed and printed:
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import torch
 
 from cstr.agents.policy import PolicyController, load_policy_controller
 from cstr.agents.training import save_agent, train_agent
-from cstr.agents.weights import load_sidecar, seeded_name, weight_files
+from cstr.agents.weights import chosen_training_seed, load_sidecar, seeded_name, weight_files
 from cstr.control.pi_tuning import PI_TUNED_FILE, tune_pi
 from cstr.data.generation import generate
 from cstr.experiments.evaluation import evaluate
@@ -113,7 +114,26 @@ def train_cost_models(seeds, root=None, target: str | None = None, name: str = C
             print(f"  seed {report['seed']}: {name} ({target}) {report['seconds'][name]:.0f} s", flush=True)
             written += [path.relative_to(root).as_posix() for path in report["written"]]
     update_manifest(root, written)
+    if name == COST_MODEL_NAME:
+        ship_canonical_cost_model(root)
     return written
+
+
+def ship_canonical_cost_model(root) -> list[str]:
+    """Copy the cost model of the canonical IQL's training seed (and its dynamics model) to ``weights/picnn``:
+    the model behind ``iql+``, the one chapters 5 and 6 examine."""
+    root = data_root(root)
+    seed = chosen_training_seed("iql", root)
+    if seed is None:
+        return []
+    copied = []
+    for name in (COST_MODEL_NAME, dynamics_name(COST_MODEL_NAME)):
+        for source, target in zip(weight_files(seeded_name(name, seed)), weight_files(name)):
+            if (root / source).exists():
+                shutil.copyfile(root / source, root / target)
+                copied.append(target)
+    update_manifest(root, copied)
+    return copied
 
 
 def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dict:

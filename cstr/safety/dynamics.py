@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from cstr.agents.nn import LossLog, mlp, seed_everything
+from cstr.agents.nn import LossLog, mlp, register_float_buffers, seed_everything
 from cstr.envs import core
 
 STATE_DIM = 5
@@ -64,16 +64,15 @@ class DynamicsModel(nn.Module):
     def __init__(self, state_mean, state_std, delta_mean, delta_std, hidden: tuple[int, ...] = (256, 256)):
         super().__init__()
         space = core.action_space()
-
-        def buffer(name, values):
-            self.register_buffer(name, torch.as_tensor(np.asarray(values, dtype=np.float32)))
-
-        buffer("state_mean", state_mean)
-        buffer("state_std", state_std)
-        buffer("delta_mean", delta_mean)
-        buffer("delta_std", delta_std)
-        buffer("action_low", space.low)
-        buffer("action_high", space.high)
+        register_float_buffers(
+            self,
+            state_mean=state_mean,
+            state_std=state_std,
+            delta_mean=delta_mean,
+            delta_std=delta_std,
+            action_low=space.low,
+            action_high=space.high,
+        )
         self.hidden = tuple(hidden)
         self.net = mlp(STATE_DIM + ACTION_DIM, STATE_DIM, self.hidden)
 

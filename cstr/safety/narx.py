@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from cstr.agents.nn import LossLog, mlp, seed_everything
+from cstr.agents.nn import LossLog, mlp, register_float_buffers, seed_everything
 from cstr.data.dataset import NEAR_LIMIT_MARGIN
 from cstr.envs import core
 from cstr.plant.scenarios import TEMPERATURE_LIMIT
@@ -82,16 +82,15 @@ class NARXModel(nn.Module):
     def __init__(self, feature_mean, feature_std, delta_mean, delta_std, window: int, hidden=(256, 256)):
         super().__init__()
         space = core.action_space()
-
-        def buffer(name, values):
-            self.register_buffer(name, torch.as_tensor(np.asarray(values, dtype=np.float32)))
-
-        buffer("feature_mean", feature_mean)
-        buffer("feature_std", feature_std)
-        buffer("delta_mean", delta_mean)
-        buffer("delta_std", delta_std)
-        buffer("action_low", space.low)
-        buffer("action_high", space.high)
+        register_float_buffers(
+            self,
+            feature_mean=feature_mean,
+            feature_std=feature_std,
+            delta_mean=delta_mean,
+            delta_std=delta_std,
+            action_low=space.low,
+            action_high=space.high,
+        )
         self.window = int(window)
         self.hidden = tuple(hidden)
         self.net = mlp(OBS_DIM * self.window + ACTION_DIM, len(MEASURED), self.hidden)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import assert_gradient_matches_finite_differences
 
 import cstr
 from cstr.agents.nn import Normaliser
@@ -104,12 +105,7 @@ def test_narx_training_is_deterministic_and_its_cost_gradient_is_right(episodes)
     def cost(a):
         return model.tracking_cost(features.double(), a, horizon=3, limit_weight=10.0).double()
 
-    (gradient,) = torch.autograd.grad(cost(actions).sum(), actions)
-    for j, step in enumerate((1e-3, 1e-2)):
-        shift = torch.zeros_like(actions)
-        shift[:, j] = step
-        numeric = (cost(actions + shift) - cost(actions - shift)) / (2 * step)
-        assert torch.allclose(gradient[:, j], numeric, rtol=0.05, atol=1e-4)
+    assert_gradient_matches_finite_differences(cost, actions)
     predicted = model.rollout(features, actions.detach(), 4)
     assert predicted.shape == (5, 4, 2)
     with pytest.raises(ValueError, match="horizon"):
