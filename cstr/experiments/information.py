@@ -12,6 +12,9 @@ The table is computed, not typed:
 * for the learned controllers, from the ``training_inputs`` of each shipped
   model's sidecar (the dataset fields its training read, written by the
   training code, which sees no other field) and from the cost model's window;
+  and, in a column of its own, whether a choice among trained candidates
+  (canonical seed, cost-model target, correction settings) was made on
+  simulated validation episodes (the selection records in ``data/results``);
 * for the controllers without trained weights, from what their classes read:
   PI reads the observation and integrates its errors; ``pi-tuned`` was tuned
   on episodes of the simulator (:data:`cstr.control.pi_tuning.TUNING_INFORMATION`);
@@ -23,10 +26,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cstr.agents.weights import chosen_training_seed, load_sidecar, seeded_name, weight_files
+from cstr.agents.weights import chosen_training_seed, load_sidecar, seeded_name, selection_file, weight_files
 from cstr.control.nmpc import NMPC_INFORMATION
 from cstr.control.pi_tuning import TUNING_INFORMATION
 from cstr.experiments.registry import ABLATION_NAMES, CONTROLLER_NAMES
+from cstr.experiments.selection import CORRECTION_SELECTION_FILE
 from cstr.safety.shipped import COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME
 from cstr.storage import data_root
 
@@ -64,8 +68,28 @@ def _sidecar(root, name: str, seed: int | None) -> dict:
     return load_sidecar(root / file)["config"]
 
 
+SIMULATED_SELECTION = "simulated validation episodes"
+"""What choosing a canonical seed, a cost-model target or correction settings used: closed-loop episodes
+on the simulator (validation seeds). A plant would need a simulator or cautious trials for that step."""
+
+
+def _selection(name: str, root) -> tuple[str, ...]:
+    base, plus, _ = name.partition("+")
+    files = [selection_file(base)] if base in ("bc", "iql") else []
+    if plus:
+        files.append(CORRECTION_SELECTION_FILE)
+    return (SIMULATED_SELECTION,) if any((root / file).exists() for file in files) else ()
+
+
 def controller_information(name: str, root=None) -> dict:
-    """``{"training": kinds, "deployment": kinds, "deployable": bool}`` of a shipped controller."""
+    """``{"training", "deployment", "selection", "deployable"}`` of a shipped controller.
+
+    ``training`` and ``deployment``: the kinds of information (:data:`KINDS`)
+    used to fit it and read when it runs; ``selection``: what its choices
+    among trained candidates used (:data:`SIMULATED_SELECTION` or nothing);
+    ``deployable``: neither training nor deployment uses :data:`PRIVILEGED`
+    information.
+    """
     root = data_root(root)
     if name == "pi":
         training, deployment = (), FEEDBACK
@@ -91,6 +115,7 @@ def controller_information(name: str, root=None) -> dict:
     return {
         "training": tuple(kind for kind in KINDS if kind in training),
         "deployment": tuple(kind for kind in KINDS if kind in deployment),
+        "selection": _selection(name, root),
         "deployable": not (used & set(PRIVILEGED)),
     }
 
@@ -103,6 +128,7 @@ def information_table(names=CONTROLLER_NAMES + ABLATION_NAMES, root=None) -> pd.
         rows[name] = {
             "training": ", ".join(info["training"]) or "nothing (no fitted parameters)",
             "deployment": ", ".join(info["deployment"]),
+            "chosen on": ", ".join(info["selection"]) or "-",
             "deployable": "yes"
             if info["deployable"]
             else "no: " + ", ".join(kind for kind in PRIVILEGED if kind in info["training"] + info["deployment"]),

@@ -11,7 +11,7 @@ from cstr.envs.core import action_space
 from cstr.plant.model import DEFAULT_PARAMETERS
 from cstr.plant.scenarios import CONTROL_INTERVAL, GRADES
 from cstr.plant.simulate import integrate_interval
-from cstr.safety.correction import CostSurface
+from cstr.safety.correction import CostSurface, correct
 from cstr.safety.dynamics import DynamicsModel
 from cstr.safety.narx import NARXModel
 from cstr.safety.picnn import PICNN
@@ -208,3 +208,30 @@ def response_check(
                 }
             )
     return rows
+
+
+HOT_PROPOSAL = (2.5, 350.0)
+"""The hottest action in the input box: the most initiator and the warmest jacket [kg/h, K]."""
+
+
+def limit_term_check(
+    features, cost_models: dict, plant: NARXModel, config, threshold: float = 355.0, horizon: int = 6
+) -> dict:
+    """What corrections do where a hot proposal's predicted temperature nears the limit.
+
+    ``features``: windows of observations (the cost models' and ``plant``'s
+    input); the proposal is :data:`HOT_PROPOSAL` everywhere. The states kept
+    are those where ``plant`` predicts a peak of at least ``threshold`` K
+    over ``horizon`` intervals under it. Returns ``near`` (how many),
+    ``proposal_peak`` [near] and, per name of ``cost_models`` (PICNNs),
+    ``peaks[name]``: the predicted peak after the correction with ``config``.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    hot = np.tile(np.asarray(HOT_PROPOSAL, dtype=np.float64), (len(features), 1))
+    peak = plant.predicted_peak_temperature(features, hot, horizon)
+    near = peak >= threshold
+    peaks = {}
+    for name, model in cost_models.items():
+        corrected = correct(CostSurface(model.export(), features[near]), hot[near], config).actions
+        peaks[name] = plant.predicted_peak_temperature(features[near], corrected, horizon)
+    return {"near": int(near.sum()), "proposal_peak": peak[near], "peaks": peaks}

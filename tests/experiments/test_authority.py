@@ -7,8 +7,10 @@ from cstr.experiments import authority
 
 def test_zero_trust_region_is_the_policy_and_the_layer_reports_its_moves():
     rows = {row["label"]: row for row in authority.authority_rows()}
-    assert {"hold", "hold+", "centre", "centre+", "minimiser", "iql+ delta=0", "bc+ delta=box"} <= set(rows)
+    assert {"hold", "hold+", "centre", "minimiser", authority.MINIMISER_BC_LABEL, "iql+ delta=0"} <= set(rows)
+    assert {"bc+ delta=box", "bc+ K=50"} <= set(rows)
     assert rows["minimiser"]["correction"].trust_region is None and rows["minimiser"]["policy"] == "centre"
+    assert rows[authority.MINIMISER_BC_LABEL]["cost_model"] != rows["minimiser"]["cost_model"]
     chosen = [rows["iql+ delta=0"], rows["iql+ delta=0.25"], {**rows["iql+ delta=0"], "correction": None}]
     result = authority.run(episodes=2, scenarios=("grade_up",), rows=chosen, progress=False)
     zero, wide, plain = result["rows"]

@@ -31,3 +31,4 @@ def test_the_corrected_controllers_keep_a_history_and_the_table_covers_every_con
     table = information_table()
     assert list(table.index) == list(CONTROLLER_NAMES + ABLATION_NAMES)
     assert table.loc["iql+full-state", "deployable"] == "no: full state"
+    assert table.loc["iql+", "chosen on"] == "simulated validation episodes" and table.loc["pi", "chosen on"] == "-"

@@ -11,9 +11,9 @@ import cstr
 from cstr.agents.nn import Normaliser
 from cstr.data.dataset import training_arrays
 from cstr.safety import cost_model, narx, shipped
-from cstr.safety.correction import CorrectedController, CostSurface, correct
+from cstr.safety.correction import CorrectedController
 from cstr.safety.cost_model import FULL_STATE_FIELDS, CostModelConfig
-from cstr.safety.diagnostics import midpoint_convexity_check
+from cstr.safety.diagnostics import limit_term_check, midpoint_convexity_check
 from cstr.safety.history import HistoryBuffer, history_features, next_history_features
 from cstr.safety.picnn import PICNN
 from cstr.storage import data_root
@@ -175,16 +175,19 @@ def test_td_history_target_is_convex_and_standardised(episodes):
 
 
 def test_limit_term_lowers_the_predicted_peak_temperature_near_the_limit(episodes):
-    """Where a hot proposal's predicted temperature nears 360 K, the corrected action's predicted peak is lower."""
-    model = cstr.load_cost_model()
-    plant = shipped.load_dynamics_model()
+    """Where a hot proposal's predicted temperature nears 360 K, the corrected action's predicted peak is lower;
+    and lower with the limit term than without it (two cost models on the same NARX model, seed 0)."""
     config = shipped.load_correction_config()
-    features = history_features(episodes["observations"], episodes["episode_ids"], model.window)
-    space_high = np.array([2.5, 350.0])
-    hot = np.tile(space_high, (len(features), 1))
-    peak = plant.predicted_peak_temperature(features, hot, horizon=6)
-    near = peak >= 355.0
-    assert near.sum() >= 20, f"only {near.sum()} states with a predicted peak of 355 K or more"
-    corrected = correct(CostSurface(model.export(), features[near]), hot[near], config).actions
-    corrected_peak = plant.predicted_peak_temperature(features[near], corrected, horizon=6)
-    assert np.all(corrected_peak < peak[near])
+    plant = shipped.load_dynamics_model()
+    shipped_model = cstr.load_cost_model()
+    features = history_features(episodes["observations"], episodes["episode_ids"], shipped_model.window)
+    check = limit_term_check(features, {"shipped": shipped_model}, plant, config)
+    assert check["near"] >= 20, f"only {check['near']} states with a predicted peak of 355 K or more"
+    assert np.all(check["peaks"]["shipped"] < check["proposal_peak"])
+
+    pair = {name: shipped.load_cost_model(name=f"picnn-{name}") for name in ("narx", "narx-no-limit")}
+    same_plant = shipped.load_dynamics_model(name="picnn-narx")
+    control = limit_term_check(features, pair, same_plant, config)
+    with_term, without_term = control["peaks"]["narx"], control["peaks"]["narx-no-limit"]
+    assert np.mean(with_term < without_term) >= 0.75
+    assert with_term.max() < without_term.max()
