@@ -128,7 +128,7 @@ TRAINING_KEYS = tuple(key for key in TRANSITION_KEYS if key != "episode_ids") + 
 def training_arrays(scenarios=SCENARIO_NAMES, root=None) -> dict[str, np.ndarray]:
     """The verified offline datasets of ``scenarios``, concatenated (one policy serves all three).
 
-    Every transition field of :data:`TRAINING_KEYS`, plus ``episode_ids``
+    Every transition field of ``TRAINING_KEYS``, plus ``episode_ids``
     numbered across the scenarios (scenario k's episodes follow scenario
     k-1's), rows of each episode contiguous and in time order.
     """

@@ -1,6 +1,6 @@
 """What a plant historian holds: a window of recent observations, for training and at deployment.
 
-The observation (:data:`cstr.envs.core.OBSERVATION_NAMES`) carries polymer,
+The observation (``cstr.envs.core.OBSERVATION_NAMES``) carries polymer,
 temperature, their errors to the setpoint and the inputs applied in the
 previous interval. Monomer, initiator and radicals are not measured, and
 their effect on what happens next is visible only in how the measured

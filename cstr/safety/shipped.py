@@ -153,7 +153,7 @@ def load_corrected_controller(
     (``<cost_model>-seed<s>``), the pair chapter 7 evaluates; without a
     selection record (a data folder trained by hand), the unseeded
     ``cost_model``. With a ``seed``: that training seed's policy and cost
-    model. ``cost_model``: :data:`COST_MODEL_NAME` (deployable, checked:
+    model. ``cost_model``: ``"picnn"`` (deployable, checked:
     ``bc+``, ``iql+``) or :data:`FULL_STATE_COST_MODEL_NAME` (the ablation,
     ``bc+full-state``, ``iql+full-state``).
     """
