@@ -22,6 +22,10 @@ and on every chapter (pages under ``notebooks/``):
 - a full-page screenshot is saved to ``artifacts/screenshots/NAME.png``
   (as the page first appears, before any click);
 
+and on every page with equations: MathJax, served by the book itself
+(``sphinx-mathjax-offline``), typesets every one of them without an error
+(the test blocks every other host, so this holds offline);
+
 and on every page with exercise solutions (sphinx-exercise ``solution``
 admonitions, written with ``:class: dropdown``): each is folded when the page
 opens and unfolds on click; a solution without the dropdown class fails. At
@@ -219,6 +223,7 @@ class PageReport:
     download_links: list[str] = field(default_factory=list)
     download_button_visible: bool = False
     notebook_download: str | None = None  # an error message, or None when fine
+    math: dict = field(default_factory=dict)  # MathJax's work on the page (see _MATH_JS)
     screenshot: Path | None = None
     seconds: float = 0.0
 
@@ -264,6 +269,23 @@ _CONTENT_VISIBLE_JS = """
 """
 
 
+_MATH_JS = """
+async () => {
+  // Sphinx puts display math in div.math and inline math in span.math; MathJax replaces the
+  // TeX in each with an mjx-container, and marks what it cannot parse with an merror element.
+  const sources = document.querySelectorAll("div.math, span.math").length;
+  if (sources === 0) return {sources: 0, rendered: 0, errors: []};
+  if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) {
+    return {sources, rendered: 0, errors: ["MathJax did not load"]};
+  }
+  await MathJax.startup.promise;
+  const errors = Array.from(document.querySelectorAll("mjx-merror, merror")).map(e =>
+      (e.getAttribute("data-mjx-error") || e.textContent || "").slice(0, 120));
+  return {sources, rendered: document.querySelectorAll("mjx-container").length, errors};
+}
+"""
+
+
 def _is_local(url: str, base: str) -> bool:
     return url.startswith(base) or url.startswith(("data:", "blob:", "about:"))
 
@@ -301,6 +323,7 @@ def _visit(context, base: str, rel: str, blocked: set[str]) -> PageReport:
     page.wait_for_load_state("networkidle")
 
     report.images = page.evaluate(_IMAGES_JS)
+    report.math = page.evaluate(_MATH_JS)
     report.article_images_loaded = sum(1 for img in report.images if img["inArticle"] and img["naturalWidth"] > 0)
     report.links = page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)")
     report.download_links = page.eval_on_selector_all(
@@ -457,6 +480,18 @@ def test_every_chapter_offers_its_notebook_for_download(audit):
         elif report.notebook_download:
             problems.append(f"{rel}: {report.notebook_download}")
     _fail_if(problems, "chapters without a working notebook download")
+
+
+def test_math_renders_offline(audit):
+    """Every equation is typeset by the book's own MathJax (the test blocks every other host), without an error."""
+    with_math = {rel: report.math for rel, report in audit.pages.items() if report.math.get("sources")}
+    assert len(with_math) >= 5, f"only {len(with_math)} pages with equations: {sorted(with_math)}"
+    problems = [
+        f"{rel}: {math['rendered']} of {math['sources']} equations typeset; errors {math['errors']}"
+        for rel, math in with_math.items()
+        if math["errors"] or math["rendered"] < math["sources"]
+    ]
+    assert not problems, "\n".join(problems)
 
 
 def test_solutions_are_folded_and_open_on_click(audit):
