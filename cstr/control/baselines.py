@@ -4,10 +4,16 @@
   the centre of the input box;
 * :class:`HoldPreviousInputs`: repeat the inputs applied in the previous
   interval (the observation carries them), so the plant stays where its
-  start left it.
+  start left it;
+* :class:`SteadyInputs` (``steady-inputs``): the **recipe**, open loop. It
+  reads the setpoint from the observation and applies, from the first step,
+  the inputs that hold that grade at steady state on the nominal model. On
+  the nominal plant it reaches the grade with no offset; it measures what
+  closed-loop control adds over knowing the recipe. The recipe is computed
+  from the true model, so the information table lists it as such.
 
-Both read nothing but the observation, have no parameters fitted to data,
-and follow the controller interface (``act`` for one observation or a
+They read nothing but the observation (and the recipe), have no parameters
+fitted to data, and follow the controller interface (``act`` for one observation or a
 batch, ``reset``). Corrected (:class:`cstr.safety.correction.CorrectedController`),
 they measure what the correction layer does on its own.
 """
@@ -17,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from cstr.envs import core
+from cstr.plant.model import DEFAULT_PARAMETERS, ReactorParameters
+from cstr.plant.scenarios import GRADES
 
 
 class ConstantInputs:
@@ -48,4 +56,29 @@ class HoldPreviousInputs:
     def act(self, obs) -> np.ndarray:
         batch, single = core.observation_batch(obs)
         actions = batch[:, 4:6].astype(np.float64)
+        return actions[0] if single else actions
+
+
+RECIPE_INFORMATION = ("true model",)
+"""What :class:`SteadyInputs` needs beyond the observation: each grade's steady inputs, from the nominal model."""
+
+
+class SteadyInputs:
+    """The recipe: the steady inputs of the grade whose setpoint the observation carries, held open loop."""
+
+    name = "steady-inputs"
+
+    def __init__(self, params: ReactorParameters = DEFAULT_PARAMETERS, grades=GRADES):
+        self.setpoints = np.array([grade.setpoint for grade in grades], dtype=np.float64)
+        self.inputs = np.array([grade.steady_inputs(params) for grade in grades], dtype=np.float64)
+        self.scales = np.array([core.POLYMER_SCALE, core.TEMPERATURE_SCALE])
+
+    def reset(self, rows=None) -> None:
+        """Stateless."""
+
+    def act(self, obs) -> np.ndarray:
+        batch, single = core.observation_batch(obs)
+        setpoints = batch[:, 0:2] + batch[:, 2:4]  # measured value plus its error to the setpoint
+        distance = np.abs((setpoints[:, None, :] - self.setpoints[None]) / self.scales).sum(axis=2)
+        actions = self.inputs[np.argmin(distance, axis=1)]
         return actions[0] if single else actions

@@ -27,8 +27,11 @@ to datasets and training, and the harness refuses them.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -330,9 +333,35 @@ def reached_then_left(evaluation) -> np.ndarray:
     return out
 
 
-def _evaluate_command(args) -> int:
+def controller_from_spec(spec: str):
+    """A shipped controller by name, or your own as ``module:factory``.
 
-    controller = load_controller(args.controller)
+    ``module:factory`` imports ``module`` (from the working directory or the
+    installed packages) and calls ``factory()`` with no arguments: a class or
+    a function returning an object with ``act(obs) -> action`` for one
+    observation ``[6]`` or a batch ``[n, 6]`` (and optionally ``reset()``).
+    """
+    if ":" not in spec:
+        return load_controller(spec)
+    module_name, _, attribute = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot load controller {spec!r}: {error}") from None
+    controller = factory()
+    if not callable(getattr(controller, "act", None)):
+        raise ValueError(f"{spec!r} made a {type(controller).__name__}, which has no act(obs) method")
+    return controller
+
+
+def _evaluate_command(args) -> int:
+    if ":" in args.controller and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # your module, run from its folder
+    try:
+        controller = controller_from_spec(args.controller)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     evaluation = evaluate(
         controller, args.scenario, args.episodes, args.seed, name=args.controller, progress=not args.json
     )
@@ -355,8 +384,13 @@ def _evaluate_command(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("evaluate", help="evaluate a shipped controller on evaluation seeds")
-    parser.add_argument("--controller", required=True, choices=CONTROLLER_NAMES)
+    parser = subparsers.add_parser("evaluate", help="evaluate a shipped controller, or your own, on evaluation seeds")
+    parser.add_argument(
+        "--controller",
+        required=True,
+        help=f"a shipped name ({', '.join(CONTROLLER_NAMES)}) or your own as module:factory "
+        "(a class or function returning an object with act(obs))",
+    )
     parser.add_argument("--scenario", required=True, choices=SCENARIO_NAMES)
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument(

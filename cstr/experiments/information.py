@@ -16,7 +16,9 @@ The table is computed, not typed:
   (canonical seed, cost-model target, correction settings) was made on
   simulated validation episodes (the selection records in ``data/results``);
 * for the controllers without trained weights, from what their classes read:
-  PI reads the observation and integrates its errors; ``pi-tuned`` was tuned
+  PI reads the observation and integrates its errors; ``steady-inputs`` reads
+  the setpoint and applies a recipe computed on the true model
+  (:data:`cstr.control.baselines.RECIPE_INFORMATION`); ``pi-tuned`` was tuned
   on episodes of the simulator (:data:`cstr.control.pi_tuning.TUNING_INFORMATION`);
   NMPC reads the full state and the true model
   (:data:`cstr.control.nmpc.NMPC_INFORMATION`).
@@ -27,6 +29,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cstr.agents.weights import chosen_training_seed, load_sidecar, seeded_name, selection_file, weight_files
+from cstr.control.baselines import RECIPE_INFORMATION
 from cstr.control.nmpc import NMPC_INFORMATION
 from cstr.control.pi_tuning import TUNING_INFORMATION
 from cstr.experiments.registry import ABLATION_NAMES, CONTROLLER_NAMES
@@ -95,6 +98,8 @@ def controller_information(name: str, root=None) -> dict:
         training, deployment = (), FEEDBACK
     elif name == "pi-tuned":
         training, deployment = TUNING_INFORMATION, FEEDBACK
+    elif name == "steady-inputs":
+        training, deployment = RECIPE_INFORMATION, ("observations",)
     elif name in ("nmpc", "nmpc-offset-free"):
         training, deployment = (), NMPC_INFORMATION + (("observations",) if name == "nmpc-offset-free" else ())
     else:

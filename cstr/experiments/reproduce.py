@@ -34,7 +34,7 @@ from cstr.agents.weights import chosen_training_seed, load_sidecar, seeded_name,
 from cstr.control.pi_tuning import PI_TUNED_FILE, tune_pi
 from cstr.data.generation import generate
 from cstr.experiments.evaluation import evaluate
-from cstr.experiments.registry import PI_NAMES, TRAINED_NAMES, load_controller, training_seed_controller
+from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, load_controller, training_seed_controller
 from cstr.experiments.selection import select_seed
 from cstr.plant.scenarios import SCENARIO_NAMES
 from cstr.safety.cost_model import CostModelConfig, train_cost_model
@@ -145,7 +145,7 @@ def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dic
         "controllers": {},
     }
     trajectories = {}
-    jobs = [(name, None) for name in PI_NAMES] + [(name, s) for name in TRAINED_NAMES for s in seeds]
+    jobs = [(name, None) for name in FIXED_NAMES] + [(name, s) for name in TRAINED_NAMES for s in seeds]
     for name, seed in jobs:
         entry = results["controllers"].setdefault(name, {})
         for scenario in SCENARIO_NAMES:
@@ -247,8 +247,8 @@ def run(
 
     started = time.perf_counter()
     print(
-        f"[evaluation] {len(PI_NAMES + TRAINED_NAMES)} controllers x {len(SCENARIO_NAMES)} scenarios x "
-        f"{episodes} episodes",
+        f"[evaluation] {len(FIXED_NAMES + TRAINED_NAMES)} controllers x "
+        f"{len(SCENARIO_NAMES)} scenarios x {episodes} episodes",
         flush=True,
     )
     results, trajectories = evaluate_all(seeds, episodes, root)

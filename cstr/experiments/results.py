@@ -29,7 +29,7 @@ import pandas as pd
 
 from cstr.agents.weights import selection_file
 from cstr.experiments.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Evaluation, bootstrap_ci
-from cstr.experiments.registry import CONTROLLER_NAMES, LEARNED_NAMES, PI_NAMES
+from cstr.experiments.registry import CONTROLLER_NAMES, FIXED_NAMES, LEARNED_NAMES, PI_NAMES
 from cstr.plant.scenarios import SCENARIO_NAMES
 from cstr.storage import data_root, read_manifest, verify_files
 
@@ -203,7 +203,7 @@ def summary_table(results: Results, seed="chosen", metrics=RESULT_METRICS, stati
                 "scenario": scenario,
                 "controller": name,
                 "episodes": len(episodes),
-                "seed": -1 if name in PI_NAMES else (results.chosen_seed(name) if seed == "chosen" else seed),
+                "seed": -1 if name in FIXED_NAMES else (results.chosen_seed(name) if seed == "chosen" else seed),
             }
             for metric in metrics:
                 values = results.metric(name, scenario, metric, seed)

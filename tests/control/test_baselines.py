@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cstr.control.baselines import ConstantInputs, HoldPreviousInputs
+from cstr.control.baselines import ConstantInputs, HoldPreviousInputs, SteadyInputs
 from cstr.control.rollout import rollout
 from cstr.envs.core import action_space
 
@@ -23,3 +23,18 @@ def test_holding_the_previous_inputs_keeps_the_inputs_the_episode_started_with()
     out = rollout(HoldPreviousInputs(), "grade_up", [1_000_000, 1_000_001], horizon=5)
     first = out["observations"][:, 0, 4:6]
     assert np.allclose(out["actions"], first[:, None, :])
+
+
+def test_steady_inputs_apply_the_target_grades_recipe_and_reach_it_without_offset():
+    from cstr.plant.scenarios import GRADES, get_scenario
+
+    out = rollout(SteadyInputs(), "grade_up", [1_000_000, 1_000_001])
+    target = get_scenario("grade_up").target
+    assert np.allclose(out["actions"], target.steady_inputs()[None, None, :], atol=1e-5)  # stored as float32
+    final = out["next_states"][:, -1]
+    assert np.allclose(final[:, 3], target.polymer, rtol=1e-3) and np.allclose(
+        final[:, 4], target.temperature, atol=0.05
+    )
+    assert {tuple(np.round(SteadyInputs().act(np.r_[g.setpoint, 0.0, 0.0, 1.0, 330.0]), 9)) for g in GRADES} == {
+        tuple(np.round(g.steady_inputs(), 9)) for g in GRADES
+    }

@@ -94,3 +94,24 @@ def test_cli_json_and_seed_refusal():
 def test_unknown_controller_is_named():
     with pytest.raises(ValueError, match="unknown controller 'mpc'"):
         cstr.load_controller("mpc")
+
+
+def test_your_own_controller_is_evaluated_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from cstr.__main__ import main
+
+    (tmp_path / "own_controller.py").write_text(
+        "import numpy as np\n"
+        "class Recipe:\n"
+        "    def act(self, obs):\n"
+        "        obs = np.asarray(obs)\n"
+        "        return np.tile([1.0, 335.0], (len(obs), 1)) if obs.ndim == 2 else np.array([1.0, 335.0])\n"
+        "class Mute:\n"
+        "    pass\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["evaluate", "--controller", "own_controller:Recipe", "--scenario", "grade_up", "--episodes", "2"]) == 0
+    assert "own_controller:Recipe in grade_up, 2 episodes" in capsys.readouterr().out
+    assert main(["evaluate", "--controller", "own_controller:Mute", "--scenario", "grade_up", "--episodes", "2"]) == 2
+    assert "has no act(obs) method" in capsys.readouterr().err
+    assert main(["evaluate", "--controller", "own_controller:Nope", "--scenario", "grade_up", "--episodes", "2"]) == 2

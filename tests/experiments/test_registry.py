@@ -10,7 +10,9 @@ from cstr.experiments.comparison import load_comparison
 from cstr.experiments.evaluation import evaluate
 from cstr.experiments.registry import (
     ABLATION_NAMES,
+    BASELINE_NAMES,
     CONTROLLER_NAMES,
+    FIXED_NAMES,
     LEARNED_NAMES,
     LOADERS,
     ORACLE_NAMES,
@@ -25,7 +27,8 @@ STORAGE_PRECISION = 1e-11  # the results JSON keeps 12 significant digits
 
 
 def test_one_table_in_one_order():
-    assert CONTROLLER_NAMES == PI_NAMES + LEARNED_NAMES + ORACLE_NAMES
+    assert CONTROLLER_NAMES == FIXED_NAMES + LEARNED_NAMES + ORACLE_NAMES
+    assert FIXED_NAMES == PI_NAMES + BASELINE_NAMES
     assert tuple(LOADERS) == CONTROLLER_NAMES + ABLATION_NAMES
     with pytest.raises(ValueError, match="unknown controller 'nope'; available: pi, pi-tuned"):
         load_controller("nope")
@@ -60,7 +63,7 @@ def test_training_seed_controllers_carry_their_names_and_refuse_untrained_ones()
         training_seed_controller("pi", 0)
 
 
-@pytest.mark.parametrize("name", PI_NAMES + LEARNED_NAMES + ABLATION_NAMES)
+@pytest.mark.parametrize("name", FIXED_NAMES + LEARNED_NAMES + ABLATION_NAMES)
 def test_shipped_controllers_reproduce_the_stored_results(name):
     """Behaviour preserved: all stored episodes at once (a corrected controller's float32 products round
     differently for another batch size), PI to the stored digits, learned within the stated tolerances."""
@@ -68,7 +71,7 @@ def test_shipped_controllers_reproduce_the_stored_results(name):
     for scenario in SCENARIO_NAMES:
         stored = results.metric(name, scenario, "total_reward")
         rerun = evaluate(load_controller(name), scenario, len(stored)).metric("total_reward")
-        if name in PI_NAMES:
+        if name in FIXED_NAMES:
             np.testing.assert_allclose(rerun, stored, rtol=STORAGE_PRECISION, err_msg=f"{name} in {scenario}")
         else:
             check_reproduction(rerun, stored, f"{name} in {scenario}")

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from cstr.experiments.registry import PI_NAMES, TRAINED_NAMES
+from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES
 from cstr.experiments.reproduce import run
 from cstr.storage import read_manifest, verify_files
 
@@ -41,7 +41,7 @@ def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
         assert name in manifest, name
     verify_files(tmp_path, list(manifest))
     results = json.loads((tmp_path / "results" / "evaluation.json").read_text())
-    assert set(results["controllers"]) == set(PI_NAMES + TRAINED_NAMES)
+    assert set(results["controllers"]) == set(FIXED_NAMES + TRAINED_NAMES)
     sidecar = json.loads((tmp_path / "weights" / "picnn.json").read_text())
     assert sidecar["config"]["target"] == "narx" and "states" not in sidecar["config"]["training_inputs"]
     assert set(results["controllers"]["iql+"]["grade_up"]) == {"seed0", "seed1"}
