@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto wants ipywidgets in a notebook
 
 from cstr.agents.nn import DeterministicPolicy, LossLog, Normaliser, seed_everything
 

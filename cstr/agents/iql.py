@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto wants ipywidgets in a notebook
 
 from cstr.agents.nn import LossLog, Normaliser, mlp, seed_everything
 from cstr.envs import core

@@ -7,7 +7,7 @@ PI tuning all run; a controller is anything with ``act(obs[n, 6])``.
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto wants ipywidgets in a notebook
 
 from cstr.envs.vector import PolymerCSTRVectorEnv
 from cstr.plant.model import DEFAULT_PARAMETERS, ReactorParameters

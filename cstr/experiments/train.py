@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import torch
 
 from cstr.agents.training import ALGORITHMS, save_agent, train_agent
+from cstr.agents.weights import weight_files
 from cstr.safety.cost_model import TARGETS, CostModelConfig, train_cost_model
-from cstr.safety.shipped import save
-from cstr.storage import add_data_argument
+from cstr.safety.shipped import COST_MODEL_NAME, save
+from cstr.storage import add_data_argument, data_root, read_manifest
+
+
+def _refuse_to_overwrite(root, name: str) -> str | None:
+    """Why training ``name`` into ``root`` would overwrite shipped weights, or ``None``."""
+    listed = [file for file in weight_files(name) if file in read_manifest(root)]
+    if not listed:
+        return None
+    return (
+        f"{', '.join(listed)} in {root} are shipped weights (listed in the manifest); train into a copy of the "
+        "data folder with --data DIR, or pass --overwrite to replace them"
+    )
 
 
 def _train_command(args) -> int:
+    root = data_root(args.data)
+    name = COST_MODEL_NAME if args.algorithm == "picnn" else args.algorithm
+    reason = None if args.overwrite else _refuse_to_overwrite(root, name)
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     if args.algorithm == "picnn":
         result = train_cost_model(args.target, updates=args.updates, seed=args.seed, iql_root=args.data)
         written = save(result, root=args.data)
     else:
-        result = train_agent(args.algorithm, updates=args.updates, seed=args.seed, progress=True)
+        result = train_agent(args.algorithm, updates=args.updates, seed=args.seed, data_root=args.data, progress=True)
         written = save_agent(args.algorithm, result, root=args.data)
     history = result.history
     last = {key: values[-1] for key, values in history.items() if key != "step" and values}
@@ -36,7 +55,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="train BC, IQL or the PICNN cost model on the datasets; ship the weights"
     )
-    parser.add_argument("algorithm", choices=ALGORITHMS)
+    parser.add_argument("algorithm", choices=ALGORITHMS + ("picnn",))
+    parser.add_argument("--overwrite", action="store_true", help="replace shipped weights in the data folder")
     parser.add_argument("--updates", type=int, default=None, help="gradient updates (default: the config's)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (below 1,000,000)")
     add_data_argument(parser)

@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto wants ipywidgets in a notebook
 
 from cstr import storage
 from cstr.agents import bc, iql

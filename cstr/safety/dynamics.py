@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto wants ipywidgets in a notebook
 
 from cstr.agents.nn import LossLog, mlp, register_float_buffers, seed_everything
 from cstr.envs import core
