@@ -253,20 +253,23 @@ def run_chapter(
         raise ChapterError(_failure_message(chapter, nb, err, root)) from err
     except Exception as err:  # dead kernel, timeout, missing kernel ...
         raise ChapterError(f"chapter failed: {chapter.display(root)}: {type(err).__name__}: {err}") from err
-    _hide_injected_parameters(chapter.output)
+    _show_the_mode_that_ran(chapter.output)
     return time.perf_counter() - start
 
 
-def _hide_injected_parameters(path: Path) -> None:
-    """Tag papermill's injected-parameters cell remove-cell: the reader sees the chapter's own
-    parameters cell once, not twice."""
+def _show_the_mode_that_ran(path: Path) -> None:
+    """Hide the chapter's own parameters cell (``mode = "full"``, the default) and keep papermill's
+    injected-parameters cell, which holds the mode the chapter actually ran in: the reader sees it once,
+    and it is the true one."""
     import nbformat
 
     executed = nbformat.read(str(path), as_version=4)
     for cell in executed.cells:
         tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
+        if "parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = tags + ["remove-cell"]
+        elif "injected-parameters" in tags and "remove-cell" in tags:
+            cell.metadata["tags"] = [tag for tag in tags if tag != "remove-cell"]
     nbformat.write(executed, str(path))
 
 

@@ -128,6 +128,9 @@ def test_passing_chapter_gets_mode_injected(tmp_path):
     nb = nbformat.read(chapter.output, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "quick" in injected[0].source
+    assert "remove-cell" not in injected[0].metadata["tags"]  # the reader sees the mode that ran
+    (own,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert "remove-cell" in own.metadata["tags"] and "full" in own.source  # and not the default
     printed = "".join(out.get("text", "") for c in nb.cells if c.cell_type == "code" for out in c.outputs)
     assert "mode is quick" in printed
 
