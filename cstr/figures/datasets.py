@@ -50,7 +50,7 @@ def plot_bundle(data, axes=None, highlight=None, max_episodes: int | None = None
             ax.axhline(TEMPERATURE_LIMIT, color="tab:red", lw=1.5, label="temperature limit")
         ax.set_ylabel(label, fontsize=8)
     axes[0].set_title(SCENARIO_TITLES.get(data.scenario, data.scenario), fontsize=10)
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[1].legend(fontsize=9, loc="lower right")
     axes[-1].set_xlabel("time [h]")
     return axes
 
@@ -101,6 +101,6 @@ def plot_returns(datasets, references=None):
         ax.set_title(SCENARIO_TITLES.get(data.scenario, data.scenario), fontsize=10)
         ax.set_xlabel("episode return")
     axes[0].set_ylabel("episodes")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=9)
     fig.tight_layout()
     return fig

@@ -45,7 +45,7 @@ def plot_cost_contours(
         feed, coolant, cost = cost_on_action_grid(weights, observation, points)
         contour = ax.contourf(feed, coolant, cost, levels=levels, cmap="viridis")
         ax.contour(feed, coolant, cost, levels=levels, colors="w", linewidths=0.3, alpha=0.5)
-        fig.colorbar(contour, ax=ax, shrink=0.85, format="%.2g")
+        fig.colorbar(contour, ax=ax, shrink=0.85, format="%.2g", label="cost c (standardised units)")
         low_index = np.unravel_index(np.argmin(cost), cost.shape)
         ax.plot(feed[low_index[1]], coolant[low_index[0]], "x", color="w", ms=8, mew=2, label="grid minimum")
         for index, (label, actions) in enumerate(marks.items()):
