@@ -42,3 +42,34 @@ def plot_live_episode(rollouts: dict, names=("nmpc", "pi-tuned"), episode: int =
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_reward_heatmap(table, title: str | None = None):
+    """A table of mean total rewards as a heat map: one row per controller, one column per column of ``table``.
+
+    Colour is minus the reward on a log scale (lower cost is lighter), so one
+    bad cell stands out among many good ones; every cell is annotated with its
+    value. ``table``: a DataFrame of mean total rewards (negative), columns may
+    be a MultiIndex (joined with a line break in the labels).
+    """
+    from matplotlib.colors import LogNorm
+
+    cost = -table.to_numpy(dtype=float)
+    finite = cost[np.isfinite(cost) & (cost > 0)]
+    norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * table.shape[1] + 2.5), 0.45 * table.shape[0] + 1.8))
+    image = ax.imshow(np.where(cost > 0, cost, np.nan), cmap="magma_r", norm=norm, aspect="auto")
+    for i in range(table.shape[0]):
+        for j in range(table.shape[1]):
+            value = table.iat[i, j]
+            if np.isfinite(value):
+                dark = norm is not None and cost[i, j] > 0 and norm(cost[i, j]) > 0.6
+                ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    columns = ["\n".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in table.columns]
+    ax.set_xticks(range(table.shape[1]), columns, fontsize=8)
+    ax.set_yticks(range(table.shape[0]), list(table.index), fontsize=9)
+    fig.colorbar(image, ax=ax, label="minus the mean total reward (log scale)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
