@@ -224,6 +224,8 @@ class PageReport:
     download_button_visible: bool = False
     notebook_download: str | None = None  # an error message, or None when fine
     math: dict = field(default_factory=dict)  # MathJax's work on the page (see _MATH_JS)
+    output_figures: int = 0  # images in cell outputs
+    enlargeable_figures: int = 0  # of those, wrapped in a link to their own file (book/_ext/static)
     screenshot: Path | None = None
     seconds: float = 0.0
 
@@ -324,6 +326,8 @@ def _visit(context, base: str, rel: str, blocked: set[str]) -> PageReport:
 
     report.images = page.evaluate(_IMAGES_JS)
     report.math = page.evaluate(_MATH_JS)
+    report.output_figures = page.locator("div.cell_output img").count()
+    report.enlargeable_figures = page.locator("div.cell_output a.cstr-figure-link > img").count()
     report.article_images_loaded = sum(1 for img in report.images if img["inArticle"] and img["naturalWidth"] > 0)
     report.links = page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)")
     report.download_links = page.eval_on_selector_all(
@@ -480,6 +484,17 @@ def test_every_chapter_offers_its_notebook_for_download(audit):
         elif report.notebook_download:
             problems.append(f"{rel}: {report.notebook_download}")
     _fail_if(problems, "chapters without a working notebook download")
+
+
+def test_every_output_figure_opens_at_full_size(audit):
+    chapters = {rel: report for rel, report in audit.pages.items() if rel.startswith(CHAPTER_DIR + "/")}
+    assert sum(report.output_figures for report in chapters.values()) > 0
+    problems = [
+        f"{rel}: {r.enlargeable_figures} of {r.output_figures} figures link to their image"
+        for rel, r in chapters.items()
+        if r.enlargeable_figures != r.output_figures
+    ]
+    assert not problems, "\n".join(problems)
 
 
 def test_math_renders_offline(audit):

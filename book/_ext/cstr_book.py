@@ -28,6 +28,7 @@ away from module constants and attributes: their one-line docstrings read
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 _HEADING = re.compile(r"^(\s*)#{1,6}\s+(.+?)\s*$")
 _FENCE = re.compile(r"^(\s*)```\s*(\w*)\s*$")
@@ -125,10 +126,21 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+STATIC = Path(__file__).parent / "static"
+"""The book's own JavaScript and CSS: output figures open at full size on click."""
+
+
+def _add_static_path(app):
+    app.config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
     from sphinx.ext import napoleon
 
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("builder-inited", _add_static_path)
+    app.add_js_file("cstr_figures.js")
+    app.add_css_file("cstr_figures.css")
 
     app.setup_extension("sphinx.ext.napoleon")
     listeners = app.events.listeners["autodoc-process-docstring"]
