@@ -48,7 +48,7 @@ from cstr.plant.scenarios import SCENARIO_NAMES
 PROBE = Path(__file__).parent / "portability_probe.py"
 GOLDEN = Path(__file__).parent / "golden"
 EPISODES = 4
-EXACT_CONTROLLERS = ("pi", "pi-tuned", "steady-inputs")
+EXACT_CONTROLLERS = ("pi", "pi-tuned", "steady-inputs", "random")
 LEARNED_CONTROLLERS = ("bc", "iql", "bc+", "iql+")
 STORAGE_PRECISION = 1e-11  # results JSON keeps 12 significant digits
 

@@ -10,7 +10,10 @@
   the inputs that hold that grade at steady state on the nominal model. On
   the nominal plant it reaches the grade with no offset; it measures what
   closed-loop control adds over knowing the recipe. The recipe is computed
-  from the true model, so the information table lists it as such.
+  from the true model, so the information table lists it as such;
+* :class:`RandomInputs` (``random``): inputs drawn uniformly from the box at
+  every step, from a generator seeded by the episode's seed: the floor every
+  controller must clear.
 
 They read nothing but the observation (and the recipe), have no parameters
 fitted to data, and follow the controller interface (``act`` for one observation or a
@@ -81,4 +84,41 @@ class SteadyInputs:
         setpoints = batch[:, 0:2] + batch[:, 2:4]  # measured value plus its error to the setpoint
         distance = np.abs((setpoints[:, None, :] - self.setpoints[None]) / self.scales).sum(axis=2)
         actions = self.inputs[np.argmin(distance, axis=1)]
+        return actions[0] if single else actions
+
+
+RANDOM_SALT = 20_251_130
+"""Mixed into each episode seed for :class:`RandomInputs`, so its draws share no stream with the environment's."""
+
+
+class RandomInputs:
+    """Inputs uniform in the box, each episode's drawn from a generator seeded by its episode seed.
+
+    :func:`cstr.control.rollout.rollout` calls :meth:`start_episodes` with the
+    episode seeds; without it, the rows use seeds ``seed, seed + 1, ...``.
+    The uniform draw is bits to a double (exact) and one affine map, so the
+    inputs are the same on every CPU.
+    """
+
+    name = "random"
+
+    def __init__(self, seed: int = 0):
+        space = core.action_space()
+        self.low = space.low.astype(np.float64)
+        self.span = space.high.astype(np.float64) - self.low
+        self.seed = int(seed)
+        self._generators = None
+
+    def start_episodes(self, seeds) -> None:
+        self._generators = [np.random.default_rng([int(s), RANDOM_SALT]) for s in seeds]
+
+    def reset(self, rows=None) -> None:
+        """The generators run on across resets: an episode's draws depend only on its seed."""
+
+    def act(self, obs) -> np.ndarray:
+        batch, single = core.observation_batch(obs)
+        if self._generators is None or len(self._generators) != len(batch):
+            self.start_episodes(range(self.seed, self.seed + len(batch)))
+        unit = np.array([generator.random(2) for generator in self._generators])
+        actions = self.low + self.span * unit
         return actions[0] if single else actions

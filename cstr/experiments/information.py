@@ -100,6 +100,8 @@ def controller_information(name: str, root=None) -> dict:
         training, deployment = TUNING_INFORMATION, FEEDBACK
     elif name == "steady-inputs":
         training, deployment = RECIPE_INFORMATION, ("observations",)
+    elif name == "random":
+        training, deployment = (), ()
     elif name in ("nmpc", "nmpc-offset-free"):
         training, deployment = (), NMPC_INFORMATION + (("observations",) if name == "nmpc-offset-free" else ())
     else:
@@ -132,7 +134,7 @@ def information_table(names=CONTROLLER_NAMES + ABLATION_NAMES, root=None) -> pd.
         info = controller_information(name, root)
         rows[name] = {
             "training": ", ".join(info["training"]) or "nothing (no fitted parameters)",
-            "deployment": ", ".join(info["deployment"]),
+            "deployment": ", ".join(info["deployment"]) or "nothing",
             "chosen on": ", ".join(info["selection"]) or "-",
             "deployable": "yes"
             if info["deployable"]

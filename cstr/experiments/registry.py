@@ -13,6 +13,7 @@ name                   what it is
                        from its seed, like the dataset's
 ``pi-tuned``           the best single PI tuning (``data/pi_tuned.json``)
 ``steady-inputs``      the recipe: the target grade's steady inputs, open loop
+``random``             inputs uniform in the box, seeded by the episode
 ``bc``, ``iql``        the canonical behaviour-cloning and IQL policies
 ``bc+``, ``iql+``      the same policies with the convex action correction
 ``nmpc``               nonlinear MPC with the true model and the full state (oracle)
@@ -32,14 +33,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cstr.agents.policy import load_policy_controller
-from cstr.control.baselines import SteadyInputs
+from cstr.control.baselines import RandomInputs, SteadyInputs
 from cstr.control.nmpc import DISTURBANCE_GAIN, NMPC
 from cstr.control.pi import PIController, RandomisedPI
 from cstr.control.pi_tuning import load_tuned
 from cstr.safety.shipped import COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME, load_corrected_controller
 
 PI_NAMES = ("pi", "pi-tuned")
-BASELINE_NAMES = ("steady-inputs",)
+BASELINE_NAMES = ("steady-inputs", "random")
 """Fixed controllers that are neither PI nor learned: what closed-loop learning must beat."""
 FIXED_NAMES = PI_NAMES + BASELINE_NAMES
 """The deployable controllers without training seeds (evaluated once, under the key ``"all"``)."""
@@ -51,6 +52,8 @@ CONTROLLER_NAMES = PI_NAMES + BASELINE_NAMES + LEARNED_NAMES + ORACLE_NAMES
 """Every shipped controller but the ablations, in the order of every table and figure."""
 ABLATION_NAMES = ("bc+full-state", "iql+full-state")
 """The corrected controllers whose cost model read the full state: trained per training seed, never deployable."""
+COMPARED_NAMES = PI_NAMES + LEARNED_NAMES
+"""The controllers of the paper's comparison: the ones its claims (chapter 7) are about."""
 TRAINED_NAMES = LEARNED_NAMES + ABLATION_NAMES
 """Every controller with one set of weights per training seed."""
 
@@ -58,6 +61,7 @@ LOADERS: dict[str, Callable[..., object]] = {
     "pi": lambda root: RandomisedPI(),
     "pi-tuned": lambda root: PIController(load_tuned(root)),
     "steady-inputs": lambda root: SteadyInputs(),
+    "random": lambda root: RandomInputs(),
     "bc": lambda root: load_policy_controller("bc", root),
     "iql": lambda root: load_policy_controller("iql", root),
     "bc+": lambda root: load_corrected_controller("bc", root),

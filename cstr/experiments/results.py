@@ -29,7 +29,7 @@ import pandas as pd
 
 from cstr.agents.weights import selection_file
 from cstr.experiments.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Evaluation, bootstrap_ci
-from cstr.experiments.registry import CONTROLLER_NAMES, FIXED_NAMES, LEARNED_NAMES, PI_NAMES
+from cstr.experiments.registry import COMPARED_NAMES, CONTROLLER_NAMES, FIXED_NAMES, LEARNED_NAMES, PI_NAMES
 from cstr.plant.scenarios import SCENARIO_NAMES
 from cstr.storage import data_root, read_manifest, verify_files
 
@@ -265,8 +265,13 @@ def seed_table(results: Results, metric: str = "total_reward", names=LEARNED_NAM
 # The paper's claims, checked
 
 
+def _compared(results: Results) -> list[str]:
+    """The controllers of the paper's comparison present in ``results`` (not the baselines, ablations or oracles)."""
+    return [name for name in results.controllers if name in COMPARED_NAMES]
+
+
 def _means(results: Results, scenario: str, seed) -> dict:
-    return {name: float(np.mean(results.metric(name, scenario, "total_reward", seed))) for name in results.controllers}
+    return {name: float(np.mean(results.metric(name, scenario, "total_reward", seed))) for name in _compared(results)}
 
 
 def verdict_word(supporting: int, total: int) -> str:
@@ -313,7 +318,7 @@ def claim_iql_beats_pi(results: Results) -> dict:
 
 
 def claim_iql_plus_best(results: Results) -> dict:
-    """Claim 2: IQL+ has the highest mean total reward of all controllers in every scenario.
+    """Claim 2: IQL+ has the highest mean total reward of the compared controllers in every scenario.
 
     For each training seed (every learned controller with that seed's
     weights): the scenarios where IQL+ is best, and the ``best`` controller of
@@ -345,26 +350,30 @@ def claim_iql_plus_best(results: Results) -> dict:
 def claim_stable(results: Results) -> dict:
     """Claim 3: every controller stays stable: no episode above the temperature limit and none ended early.
 
-    Counts over every episode of every controller, scenario and training
-    seed: ``violations`` and ``early_ends`` per controller, and the
-    ``verdict`` over the controllers (:func:`verdict_word`: all, some or none
-    of them without a single bad episode).
+    Counts over every episode of every compared controller
+    (:data:`cstr.experiments.registry.COMPARED_NAMES`; not the reference
+    baselines such as ``random``, which no one claims is stable, nor the
+    ablations), scenario and training seed: ``violations`` and
+    ``early_ends`` per controller, and the ``verdict`` over the controllers
+    (:func:`verdict_word`: all, some or none of them without a single bad
+    episode).
     """
     violations, early, episodes = {}, {}, {}
-    for name in results.controllers:
+    compared = _compared(results)
+    for name in compared:
         eps = [e for sc in results.scenarios for e in results.episodes_of(name, sc, "pooled")]
         violations[name] = int(sum(bool(e["safety_violation"]) for e in eps))
         early[name] = int(sum(e["termination_reason"] != NORMAL_END for e in eps))
         episodes[name] = len(eps)
-    clean = sum(violations[n] == 0 and early[n] == 0 for n in results.controllers)
+    clean = sum(violations[n] == 0 and early[n] == 0 for n in compared)
     return {
         "violations": violations,
         "early_ends": early,
         "episodes": episodes,
         "clean": clean,
-        "controllers": len(results.controllers),
+        "controllers": len(compared),
         "total_episodes": int(sum(episodes.values())),
-        "verdict": verdict_word(clean, len(results.controllers)),
+        "verdict": verdict_word(clean, len(compared)),
     }
 
 

@@ -38,3 +38,16 @@ def test_steady_inputs_apply_the_target_grades_recipe_and_reach_it_without_offse
     assert {tuple(np.round(SteadyInputs().act(np.r_[g.setpoint, 0.0, 0.0, 1.0, 330.0]), 9)) for g in GRADES} == {
         tuple(np.round(g.steady_inputs(), 9)) for g in GRADES
     }
+
+
+def test_random_inputs_are_uniform_in_the_box_and_decided_by_each_episodes_seed():
+    from cstr.control.baselines import RandomInputs
+
+    space = action_space()
+    alone = rollout(RandomInputs(), "grade_down", [1_000_003], horizon=20)
+    together = rollout(RandomInputs(), "grade_down", [1_000_002, 1_000_003], horizon=20)
+    assert np.array_equal(alone["actions"][0], together["actions"][1])  # the seed decides, not the batch
+    assert not np.array_equal(together["actions"][0], together["actions"][1])
+    many = RandomInputs(seed=5).act(np.zeros((2000, 6)))
+    assert np.all(many >= space.low) and np.all(many <= space.high)
+    assert np.allclose(many.mean(axis=0), (space.low + space.high) / 2, rtol=0.05)
