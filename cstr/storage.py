@@ -41,6 +41,19 @@ class DataIntegrityError(ValueError):
         self.path = path
 
 
+def describe_root(root) -> str:
+    """Where a data folder came from and whether it exists: the help a 'missing' error needs."""
+    root = Path(root)
+    exists = "exists" if root.is_dir() else "does not exist"
+    if os.environ.get("CSTR_DATA_DIR") and Path(os.environ["CSTR_DATA_DIR"]) == root:
+        source = "set by the environment variable CSTR_DATA_DIR"
+    elif root == DATA_ROOT:
+        source = "the checkout's data folder"
+    else:
+        source = "given with --data or as root"
+    return f"the data folder {root} {exists}; it was {source}; point --data or CSTR_DATA_DIR at a data folder"
+
+
 def data_root(root: Path | str | None = None) -> Path:
     """The data folder: ``root`` if given, else ``$CSTR_DATA_DIR``, else the checkout's ``data/``."""
     if root is not None:
@@ -89,7 +102,7 @@ def read_manifest(root: Path) -> dict[str, str]:
     """``{relative path: sha256}`` from ``root/MANIFEST.sha256``."""
     path = Path(root) / MANIFEST_NAME
     if not path.is_file():
-        raise DataIntegrityError(f"data manifest missing: {path}", path)
+        raise DataIntegrityError(f"data manifest missing: {path} ({describe_root(root)})", path)
     entries = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

@@ -11,6 +11,7 @@ from cstr.agents.training import ALGORITHMS, save_agent, train_agent
 from cstr.agents.weights import weight_files
 from cstr.safety.cost_model import TARGETS, CostModelConfig, train_cost_model
 from cstr.safety.shipped import COST_MODEL_NAME, save
+from cstr.seeds import check_training_seed
 from cstr.storage import add_data_argument, data_root, read_manifest
 
 
@@ -26,6 +27,7 @@ def _refuse_to_overwrite(root, name: str) -> str | None:
 
 
 def _train_command(args) -> int:
+    check_training_seed(args.seed)
     root = data_root(args.data)
     name = COST_MODEL_NAME if args.algorithm == "picnn" else args.algorithm
     reason = None if args.overwrite else _refuse_to_overwrite(root, name)
