@@ -398,3 +398,50 @@ def evaluations(results: Results, seed="chosen") -> dict:
                 }
             out[(name, scenario)] = Evaluation.from_record(results.record(name, scenario, seed), rollout)
     return out
+
+
+def compare_with_shipped(yours: dict, results: Results, names=None, reference: str = "steady-inputs") -> pd.DataFrame:
+    """Your controller's evaluations beside the shipped ones, on the same episodes.
+
+    ``yours``: ``{scenario: Evaluation}`` (:func:`cstr.experiments.evaluation.evaluate`
+    from the first evaluation seed the shipped results used, any number of
+    episodes up to theirs). For every scenario and every controller (yours,
+    labelled by its ``controller`` name, then ``names``, default every shipped
+    one), the mean total reward over those episodes with its 95 % bootstrap CI,
+    and the **paired** difference to ``reference`` on the same seeds, with its
+    CI: episodes that share a seed share their initial state, so the
+    difference is measured far more precisely than either mean.
+    """
+    names = [n for n in (results.controllers if names is None else names)]
+    rows = []
+    for scenario, evaluation in yours.items():
+        stored_first = int(results.record(reference, scenario)["first_seed"])
+        if int(evaluation.seed) != stored_first:
+            raise ValueError(
+                f"{scenario}: your evaluation starts at seed {evaluation.seed}, the shipped ones at {stored_first}; "
+                f"evaluate from seed {stored_first} so that the episodes are the same"
+            )
+        n = len(evaluation.episodes)
+        base = results.metric(reference, scenario, "total_reward")[:n]
+        if len(base) < n:
+            raise ValueError(f"{scenario}: {n} episodes asked, the shipped results hold {len(base)}")
+        series = {evaluation.controller: evaluation.metric("total_reward")}
+        series.update({name: results.metric(name, scenario, "total_reward")[:n] for name in names})
+        for name, values in series.items():
+            low, high = bootstrap_ci(values)
+            difference = values - base
+            d_low, d_high = bootstrap_ci(difference)
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "controller": name,
+                    "episodes": n,
+                    "total_reward": float(values.mean()),
+                    "ci95_low": low,
+                    "ci95_high": high,
+                    f"minus {reference}": float(difference.mean()),
+                    "difference_low": d_low,
+                    "difference_high": d_high,
+                }
+            )
+    return pd.DataFrame(rows).set_index(["scenario", "controller"])

@@ -164,3 +164,19 @@ def test_figures(root):
     fig = result_figures.plot_trajectories(results, names=["pi", "iql+"])
     assert len(fig.axes) == 4 * len(SCENARIO_NAMES)
     plt.close(fig)
+
+
+def test_your_controller_is_compared_on_the_same_episodes_and_paired_with_the_reference():
+    from cstr.control.baselines import SteadyInputs
+    from cstr.experiments.evaluation import evaluate
+
+    shipped = R.load_results()
+    mine = {"grade_up": evaluate(SteadyInputs(), "grade_up", 3, name="mine")}
+    table = R.compare_with_shipped(mine, shipped, names=["pi-tuned"])
+    assert list(table.index) == [("grade_up", "mine"), ("grade_up", "pi-tuned")]
+    # the recipe against itself, episode by episode: a zero difference
+    assert abs(table.loc[("grade_up", "mine"), "minus steady-inputs"]) < 1e-9
+    assert table.loc[("grade_up", "pi-tuned"), "episodes"] == 3
+    elsewhere = {"grade_up": evaluate(SteadyInputs(), "grade_up", 2, seed=1_000_500, name="mine")}
+    with pytest.raises(ValueError, match="evaluate from seed 1000000"):
+        R.compare_with_shipped(elsewhere, shipped)
