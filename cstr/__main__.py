@@ -15,7 +15,6 @@ COMMAND_MODULES = [
     # in pipeline order: data, control, training, selection, evaluation, the whole comparison, benchmarks
     "cstr.data.generation",
     "cstr.data.verification",
-    "cstr.data.minari_export",
     "cstr.control.pi_tuning",
     "cstr.experiments.train",
     "cstr.experiments.selection",
@@ -23,6 +22,7 @@ COMMAND_MODULES = [
     "cstr.experiments.reproduce",
     "cstr.experiments.authority",
     "cstr.experiments.comparison",
+    "cstr.experiments.export",
     "cstr.experiments.benchmark_simulation",
     "cstr.experiments.benchmark_iql",
     "cstr.experiments.benchmark_correction",

@@ -10,6 +10,12 @@ built with ``minari.create_dataset_from_buffers`` from hand-built
 
 Minari stores ``T + 1`` observations per episode; they are the dataset's
 ``observations`` of the episode followed by its last ``next_observations``.
+
+``reference_scores`` (``(min, max)`` per scenario) become Minari's
+``ref_min_score``/``ref_max_score``, so that ``minari.get_normalized_score``
+means something: ``python -m cstr export-minari``
+(:mod:`cstr.experiments.export`) sets them from the shipped evaluation,
+``random`` at 0 and the best evaluated controller at 1.
 """
 
 from __future__ import annotations
@@ -25,15 +31,20 @@ from minari.data_collector import EpisodeBuffer
 from cstr.data.dataset import load_dataset
 from cstr.envs import ENV_ID
 from cstr.plant.scenarios import SCENARIO_NAMES
-from cstr.storage import add_data_argument
 
 
 def dataset_id(scenario: str) -> str:
     return f"cstr/{scenario}/pi-v0"
 
 
-def export_scenario(scenario: str, root: Path | str | None = None, overwrite: bool = True):
-    """Write one scenario's dataset to Minari; return the ``MinariDataset``."""
+def export_scenario(
+    scenario: str, root: Path | str | None = None, overwrite: bool = True, reference_scores: tuple | None = None
+):
+    """Write one scenario's dataset to Minari; return the ``MinariDataset``.
+
+    ``reference_scores``: ``(ref_min_score, ref_max_score)``, mean total rewards that a normalised score maps
+    to 0 and 1; without them the dataset has none (Minari would otherwise simulate a random policy itself).
+    """
 
     data = load_dataset(scenario, root)
     name = dataset_id(scenario)
@@ -75,28 +86,17 @@ def export_scenario(scenario: str, root: Path | str | None = None, overwrite: bo
                     "control with per-episode randomised tunings (Durkin et al. 2025 benchmark, cstr book)."
                 ),
                 requirements=["cstr"],
+                **(
+                    {}
+                    if reference_scores is None
+                    else {"ref_min_score": float(reference_scores[0]), "ref_max_score": float(reference_scores[1])}
+                ),
             )
     finally:
         env.close()
 
 
-def export_all(scenarios=SCENARIO_NAMES, root=None) -> list:
-    return [export_scenario(scenario, root) for scenario in scenarios]
-
-
-def _command(args) -> int:
-    scenarios = SCENARIO_NAMES if args.scenario == "all" else (args.scenario,)
-    for dataset in export_all(scenarios, args.data):
-        print(f"{dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps")
-    return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "export-minari",
-        help="write the datasets as Minari datasets cstr/<scenario>/pi-v0",
-        description="Writes under MINARI_DATASETS_PATH (default ~/.minari/datasets).",
-    )
-    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all")
-    add_data_argument(parser)
-    parser.set_defaults(func=_command)
+def export_all(scenarios=SCENARIO_NAMES, root=None, reference_scores: dict | None = None) -> list:
+    """Every scenario's dataset; ``reference_scores``: ``{scenario: (min, max)}``, see :func:`export_scenario`."""
+    scores = reference_scores or {}
+    return [export_scenario(scenario, root, reference_scores=scores.get(scenario)) for scenario in scenarios]

@@ -181,3 +181,17 @@ def test_minari_round_trip(small_data, tmp_path, monkeypatch):
     obs, _ = env.reset(seed=SEED)
     np.testing.assert_array_equal(obs, data.episode(0)["observations"][0])
     env.close()
+
+
+def test_minari_export_carries_reference_scores_from_the_shipped_evaluation(small_data, tmp_path, monkeypatch):
+    minari = pytest.importorskip("minari")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    from cstr.data.minari_export import dataset_id, export_scenario
+    from cstr.experiments.export import reference_scores
+    from cstr.experiments.results import load_results
+
+    scores = reference_scores(load_results(), ["grade_up"])["grade_up"]
+    assert scores[0] < scores[1] < 0  # random below the best, both costs
+    export_scenario("grade_up", small_data, reference_scores=scores)
+    dataset = minari.load_dataset(dataset_id("grade_up"))
+    assert minari.get_normalized_score(dataset, np.array(scores)) == pytest.approx([0.0, 1.0])
