@@ -253,17 +253,32 @@ def run_chapter(
         raise ChapterError(_failure_message(chapter, nb, err, root)) from err
     except Exception as err:  # dead kernel, timeout, missing kernel ...
         raise ChapterError(f"chapter failed: {chapter.display(root)}: {type(err).__name__}: {err}") from err
-    _show_the_mode_that_ran(chapter.output)
+    _show_the_mode_that_ran(chapter.output, mode)
     return time.perf_counter() - start
 
 
-def _show_the_mode_that_ran(path: Path) -> None:
+QUICK_NOTE = (
+    ":::{note}\nThis page was executed in **quick mode**: fewer episodes, shorter training and smaller "
+    "samples than the book's full run, so its numbers differ from the full book's (and its statistics are "
+    "weaker). Run `make book` for the full version.\n:::"
+)
+"""The note a chapter executed in quick mode shows under its title."""
+
+
+def _show_the_mode_that_ran(path: Path, mode: str = "full") -> None:
     """Hide the chapter's own parameters cell (``mode = "full"``, the default) and keep papermill's
     injected-parameters cell, which holds the mode the chapter actually ran in: the reader sees it once,
-    and it is the true one."""
+    and it is the true one. In quick mode, a note under the title says so."""
     import nbformat
 
     executed = nbformat.read(str(path), as_version=4)
+    if mode == "quick":
+
+        def is_title(cell):
+            return cell.cell_type == "markdown" and any(line.startswith("# ") for line in cell.source.splitlines())
+
+        title = next((i for i, cell in enumerate(executed.cells) if is_title(cell)), -1)
+        executed.cells.insert(title + 1, nbformat.v4.new_markdown_cell(QUICK_NOTE))
     for cell in executed.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:

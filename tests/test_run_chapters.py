@@ -131,6 +131,8 @@ def test_passing_chapter_gets_mode_injected(tmp_path):
     assert "remove-cell" not in injected[0].metadata["tags"]  # the reader sees the mode that ran
     (own,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert "remove-cell" in own.metadata["tags"] and "full" in own.source  # and not the default
+    notes = [c for c in nb.cells if c.cell_type == "markdown" and "quick mode" in c.source]
+    assert len(notes) == 1 and nb.cells.index(notes[0]) == 1  # right under the title
     printed = "".join(out.get("text", "") for c in nb.cells if c.cell_type == "code" for out in c.outputs)
     assert "mode is quick" in printed
 
