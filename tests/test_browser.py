@@ -500,6 +500,8 @@ def test_every_output_figure_opens_at_full_size(audit):
 def test_math_renders_offline(audit):
     """Every equation is typeset by the book's own MathJax (the test blocks every other host), without an error."""
     with_math = {rel: report.math for rel, report in audit.pages.items() if report.math.get("sources")}
+    for rel, math in sorted(with_math.items()):
+        print(f"  {rel}: {math['rendered']} of {math['sources']} equations typeset, {len(math['errors'])} errors")
     assert len(with_math) >= 5, f"only {len(with_math)} pages with equations: {sorted(with_math)}"
     problems = [
         f"{rel}: {math['rendered']} of {math['sources']} equations typeset; errors {math['errors']}"
