@@ -73,3 +73,32 @@ def plot_reward_heatmap(table, title: str | None = None):
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_gap_bars(gap, title: str | None = None):
+    """The gap metric as grouped bars: one group per controller, one bar per scenario (columns of ``gap``).
+
+    0 is the behaviour policy's reward and 1 the oracle's (dashed lines); a
+    bar below 0 did worse than the data's PI controllers. Values below -1 are
+    drawn at -1 and labelled with their value.
+    """
+    names, scenarios = list(gap.index), list(gap.columns)
+    width = 0.8 / len(scenarios)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2.0), 3.4))
+    for k, scenario in enumerate(scenarios):
+        values = gap[scenario].to_numpy(dtype=float)
+        x = np.arange(len(names)) + (k - (len(scenarios) - 1) / 2) * width
+        ax.bar(x, np.maximum(values, -1.0), width, label=str(scenario), color=f"C{k}")
+        for xi, value in zip(x, values):
+            if value < -1.0:
+                ax.text(xi, -1.0, f"{value:.1f}", ha="center", va="top", fontsize=7, rotation=90)
+    for level in (0.0, 1.0):
+        ax.axhline(level, color="0.3", linestyle="--", linewidth=0.8)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=9)
+    ax.set_ylim(-1.25, max(1.1, float(np.nanmax(gap.to_numpy(dtype=float))) + 0.1))
+    ax.set_ylabel("share of the gap closed\n(0: the data's PI, 1: NMPC)")
+    ax.legend(fontsize=8, ncol=len(scenarios), loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

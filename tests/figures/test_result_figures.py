@@ -36,3 +36,12 @@ def test_authority_sweep_draws_each_policys_trust_regions_and_marks_the_shipped_
     lines = [line for line in panel.lines if line.get_linestyle() == "-" and line.get_marker() == "o"]
     assert len(lines) == 2 and all(len(line.get_xdata()) == len(authority.SWEEP_TRUST_REGIONS) for line in lines)
     assert sum(line.get_marker() == "*" for line in panel.lines) == 2
+
+
+def test_gap_bars_draw_a_bar_per_controller_and_scenario_and_label_the_off_scale_ones():
+    from cstr.figures.comparison import plot_gap_bars
+
+    gap = pd.DataFrame({"startup": [0.5, -3.2], "grade_up": [1.0, 0.2]}, index=["pi-tuned", "bc"])
+    fig = plot_gap_bars(gap)
+    assert len(fig.axes[0].patches) == 4
+    assert [t.get_text() for t in fig.axes[0].texts] == ["-3.2"]
