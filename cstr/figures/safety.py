@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from cstr.figures.style import CONTROLLER_COLORS
+from cstr.figures.style import CONTROLLER_COLORS, SCENARIO_TITLES
 from cstr.safety.diagnostics import CONTOUR_GRID, cost_on_action_grid
 
 CONTOUR_MARKERS = {
@@ -109,6 +109,10 @@ def plot_correction_costs(drops: dict):
     return fig
 
 
+ZERO_POSITION = 1e-3
+"""Where the trust-region sweep's delta = 0 (the uncorrected policy) is drawn on its logarithmic axis."""
+
+
 def plot_authority_sweep(table, policies=("bc", "iql"), shipped_delta=None, nudge_delta=None, references=None):
     """Mean total reward against the trust region, one line per base policy and scenario panel.
 
@@ -118,7 +122,8 @@ def plot_authority_sweep(table, policies=("bc", "iql"), shipped_delta=None, nudg
     (``{label: {scenario: reward}}``, e.g. the minimiser alone) are drawn as
     horizontal lines.
     """
-    scenarios = [c for c in table.columns if c not in ("group", "mean", "mean move")]
+    present = [c for c in table.columns if c not in ("group", "mean", "mean move")]
+    scenarios = [s for s in SCENARIO_TITLES if s in present] + [s for s in present if s not in SCENARIO_TITLES]
     fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.4), squeeze=False)
     box_position = 2.0  # the whole box: every input may go anywhere in [-1, 1]
     for ax, scenario in zip(axes[0], scenarios):
@@ -128,18 +133,20 @@ def plot_authority_sweep(table, policies=("bc", "iql"), shipped_delta=None, nudg
             order = np.argsort(deltas)
             x, y = np.asarray(deltas)[order], rows[scenario].to_numpy()[order]
             color = CONTROLLER_COLORS.get(f"{policy}+", f"C{index}")
-            ax.plot(np.maximum(x, 1e-3), y, "o-", color=color, label=f"{policy} corrected")
+            ax.plot(np.maximum(x, ZERO_POSITION), y, "o-", color=color, label=f"{policy} corrected")
             if shipped_delta is not None:
                 at = np.isclose(x, box_position if shipped_delta == "box" else shipped_delta)
-                ax.plot(np.maximum(x[at], 1e-3), y[at], "*", color="black", markersize=13, zorder=5)
+                ax.plot(np.maximum(x[at], ZERO_POSITION), y[at], "*", color="black", markersize=13, zorder=5)
             if nudge_delta is not None:
                 at = np.isclose(x, nudge_delta)
                 ax.plot(x[at], y[at], "s", mfc="none", mec="black", markersize=10, zorder=5)
         for index, (label, values) in enumerate((references or {}).items()):
             ax.axhline(values[scenario], color="0.4", linestyle=["--", ":", "-."][index % 3], label=label)
         ax.set_xscale("log")
-        ax.set_xlabel("trust region delta (normalised; 2 = whole box)")
-        ax.set_title(scenario, fontsize=10)
+        # delta = 0 (the policy itself) sits at the left edge, the whole box at the right
+        ax.set_xticks([ZERO_POSITION, 0.01, 0.1, 1.0, box_position], ["0", "0.01", "0.1", "1", "box"])
+        ax.set_xlabel("trust region delta (normalised units)")
+        ax.set_title(SCENARIO_TITLES.get(scenario, scenario), fontsize=10)
     axes[0, 0].set_ylabel("mean total reward (higher is better)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], marker="*", color="black", linestyle="none", markersize=11))
