@@ -78,3 +78,12 @@ def test_every_command_describes_itself():
     assert len(commands) >= 10
     missing = [name for name, sub in commands.items() if not sub.description]
     assert not missing, f"commands without a description: {missing}"
+    silent = [
+        (name, action.option_strings or action.dest)
+        for name, sub in commands.items()
+        for action in sub._actions
+        if action.help is None and action.dest != "help"
+    ]
+    assert not silent, f"options without help: {silent}"
+    for sub in commands.values():
+        sub.format_help()  # every %(default)s in a help string expands

@@ -111,8 +111,10 @@ def _tune_command(args) -> int:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("tune-pi", help="optimise the pi-tuned controller on training seeds")
-    parser.add_argument("--seed", type=int, default=TUNING_SEED_START)
+    parser.add_argument("--seed", type=int, default=TUNING_SEED_START, help="first tuning seed (default %(default)s)")
     parser.add_argument("--episodes", type=int, default=TUNING_EPISODES, help="episodes per scenario")
-    parser.add_argument("--max-evaluations", type=int, default=160)
+    parser.add_argument(
+        "--max-evaluations", type=int, default=160, help="Nelder-Mead evaluations at most (default %(default)s)"
+    )
     add_data_argument(parser)
     parser.set_defaults(func=_tune_command)

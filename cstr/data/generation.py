@@ -151,7 +151,7 @@ def register(subparsers) -> None:
         description="Run randomised-tuning PI controllers on the batched reactor and store the transitions, "
         "per-episode metadata and a sha256 manifest. Episode e uses seed SEED + e.",
     )
-    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all")
+    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all", help="one scenario or all")
     parser.add_argument(
         "--episodes", type=int, default=DEFAULT_EPISODES, help=f"episodes per scenario (default {DEFAULT_EPISODES})"
     )

@@ -196,5 +196,5 @@ def register(subparsers) -> None:
     )
     add_data_argument(parser)
     parser.add_argument("--regenerate", action="store_true", help="regenerate the datasets and compare")
-    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all")
+    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all", help="one scenario or all")
     parser.set_defaults(func=_command)

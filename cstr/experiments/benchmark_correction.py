@@ -92,7 +92,7 @@ def run(repeats_single: int = 200, repeats_batch: int = 30, seed: int = 0) -> di
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("benchmark-correction", help="latency of the PICNN action correction on CPU")
-    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=200, help="timed calls of one state (default %(default)s)")
 
     def command(args):
         result = run(args.repeats, max(5, args.repeats // 7))

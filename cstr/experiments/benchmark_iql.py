@@ -85,9 +85,9 @@ def run(updates: int = 2000, warmup: int = 200, rounds: int = 3) -> dict:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("benchmark-iql", help="IQL updates per second: cstr vs d3rlpy 2.8.0")
-    parser.add_argument("--updates", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--updates", type=int, default=2000, help="timed updates per round (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=200, help="untimed updates first (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported (default %(default)s)")
 
     def command(args):
         result = run(args.updates, args.warmup, args.rounds)

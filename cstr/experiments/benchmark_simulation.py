@@ -114,7 +114,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--single-episodes", type=int, default=12, help="episodes timed one at a time per SciPy method (default 12)"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="first episode seed (default %(default)s)")
     parser.set_defaults(
         func=lambda args: print(report(run(args.episodes, args.steps, args.single_episodes, args.seed)))
     )

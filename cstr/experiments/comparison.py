@@ -335,13 +335,23 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--controllers", nargs="*", default=None, help=f"default: {' '.join(CONTROLLER_NAMES)} (those that load)"
     )
-    parser.add_argument("--scenarios", nargs="*", default=list(SCENARIO_NAMES), choices=list(SCENARIO_NAMES))
+    parser.add_argument(
+        "--scenarios", nargs="*", default=list(SCENARIO_NAMES), choices=list(SCENARIO_NAMES), help="default: all three"
+    )
     parser.add_argument("--episodes", type=int, default=COMPARISON_EPISODES, help="episodes per scenario (nominal)")
     parser.add_argument(
         "--robustness-episodes", type=int, default=ROBUSTNESS_EPISODES, help="episodes per scenario and perturbation"
     )
-    parser.add_argument("--seed", type=evaluation_seed_argument, default=EVALUATION_SEED_START)
-    parser.add_argument("--parts", nargs="*", default=["nominal", "robustness"], choices=["nominal", "robustness"])
+    parser.add_argument(
+        "--seed", type=evaluation_seed_argument, default=EVALUATION_SEED_START, help="first evaluation seed"
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="*",
+        default=["nominal", "robustness"],
+        choices=["nominal", "robustness"],
+        help="the nominal comparison, the robustness cases, or both (default)",
+    )
     parser.add_argument(
         "--merge",
         action="store_true",

@@ -391,8 +391,8 @@ def register(subparsers) -> None:
         help=f"a shipped name ({', '.join(CONTROLLER_NAMES)}) or your own as module:factory "
         "(a class or function returning an object with act(obs))",
     )
-    parser.add_argument("--scenario", required=True, choices=SCENARIO_NAMES)
-    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--scenario", required=True, choices=SCENARIO_NAMES, help="the scenario to run")
+    parser.add_argument("--episodes", type=int, default=100, help="episodes (default %(default)s)")
     parser.add_argument(
         "--seed",
         type=evaluation_seed_argument,

@@ -49,6 +49,6 @@ def register(subparsers) -> None:
         help="write the datasets as Minari datasets cstr/<scenario>/pi-v0, with reference scores",
         description="Writes under MINARI_DATASETS_PATH (default ~/.minari/datasets).",
     )
-    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all")
+    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all", help="one scenario or all")
     add_data_argument(parser)
     parser.set_defaults(func=_command)

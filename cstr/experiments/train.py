@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="train BC, IQL or the PICNN cost model on the datasets; ship the weights"
     )
-    parser.add_argument("algorithm", choices=ALGORITHMS + ("picnn",))
+    parser.add_argument("algorithm", choices=ALGORITHMS + ("picnn",), help="what to train")
     parser.add_argument("--overwrite", action="store_true", help="replace shipped weights in the data folder")
     parser.add_argument("--updates", type=int, default=None, help="gradient updates (default: the config's)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (below 1,000,000)")
