@@ -226,6 +226,7 @@ class PageReport:
     math: dict = field(default_factory=dict)  # MathJax's work on the page (see _MATH_JS)
     output_figures: int = 0  # images in cell outputs
     enlargeable_figures: int = 0  # of those, wrapped in a link to their own file (book/_ext/static)
+    figures_without_alt: list[str] = field(default_factory=list)  # output images whose alt is empty or a path
     screenshot: Path | None = None
     seconds: float = 0.0
 
@@ -327,6 +328,10 @@ def _visit(context, base: str, rel: str, blocked: set[str]) -> PageReport:
     report.images = page.evaluate(_IMAGES_JS)
     report.math = page.evaluate(_MATH_JS)
     report.output_figures = page.locator("div.cell_output img").count()
+    report.figures_without_alt = page.eval_on_selector_all(
+        "div.cell_output img",
+        "els => els.filter(img => !img.alt || img.alt.endsWith('.png') || img.alt.includes('/')).map(img => img.src)",
+    )
     report.enlargeable_figures = page.locator("div.cell_output a.cstr-figure-link > img").count()
     report.article_images_loaded = sum(1 for img in report.images if img["inArticle"] and img["naturalWidth"] > 0)
     report.links = page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)")
@@ -495,6 +500,12 @@ def test_every_output_figure_opens_at_full_size(audit):
         if r.enlargeable_figures != r.output_figures
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_every_output_figure_says_what_it_shows(audit):
+    """Alt text (the cell's ``mystnb.image.alt``), not the image's file name, on every figure of every chapter."""
+    missing = {rel: r.figures_without_alt for rel, r in audit.pages.items() if r.figures_without_alt}
+    assert not missing, "\n".join(f"{rel}: {len(srcs)} figures without alt text" for rel, srcs in missing.items())
 
 
 def test_math_renders_offline(audit):
