@@ -12,6 +12,7 @@ recorded in ``results/<algorithm>_selection.json`` (:func:`chosen_training_seed`
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -29,6 +30,20 @@ def weight_files(name: str) -> list[str]:
 def seeded_name(name: str, seed: int) -> str:
     """The weight-file name of a training seed, e.g. ``iql-seed2``."""
     return f"{name}-seed{seed}"
+
+
+def copy_weights(root, source: str, target: str, missing_ok: bool = False) -> list[str]:
+    """Copy weights ``source`` (``.pt`` and sidecar) to ``target`` in the data folder ``root``; the files written.
+
+    Shipping a training seed or a candidate under the canonical name is such a copy;
+    the caller refreshes the manifest. ``missing_ok``: copy nothing if ``source`` is absent.
+    """
+    root = data_root(root)
+    if missing_ok and not (root / weight_files(source)[0]).exists():
+        return []
+    for source_file, target_file in zip(weight_files(source), weight_files(target)):
+        shutil.copyfile(root / source_file, root / target_file)
+    return weight_files(target)
 
 
 def save_weights(module: nn.Module, config: dict, path: Path, history: dict | None = None) -> None:

@@ -32,6 +32,7 @@ import time
 from dataclasses import asdict, replace
 
 import numpy as np
+import pandas as pd
 import torch
 
 from cstr.agents.policy import load_policy_controller
@@ -185,8 +186,6 @@ def load_authority(root=None) -> dict:
 
 def authority_table(result: dict, metric: str = "total_reward"):
     """One row per ablation: the mean of ``metric`` per scenario, their mean, and the layer's mean move."""
-    import pandas as pd
-
     records = []
     for row in result["rows"]:
         record = {"label": row["label"], "group": row["group"]}

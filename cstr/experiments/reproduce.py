@@ -21,7 +21,6 @@ Stages, each timed and printed:
 from __future__ import annotations
 
 import multiprocessing
-import shutil
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import torch
 
 from cstr.agents.policy import PolicyController, load_policy_controller
 from cstr.agents.training import save_agent, train_agent
-from cstr.agents.weights import chosen_training_seed, load_sidecar, seeded_name, weight_files
+from cstr.agents.weights import chosen_training_seed, copy_weights, load_sidecar, seeded_name, weight_files
 from cstr.control.pi_tuning import PI_TUNED_FILE, tune_pi
 from cstr.data.generation import generate
 from cstr.experiments.evaluation import evaluate
@@ -128,10 +127,7 @@ def ship_canonical_cost_model(root) -> list[str]:
         return []
     copied = []
     for name in (COST_MODEL_NAME, dynamics_name(COST_MODEL_NAME)):
-        for source, target in zip(weight_files(seeded_name(name, seed)), weight_files(name)):
-            if (root / source).exists():
-                shutil.copyfile(root / source, root / target)
-                copied.append(target)
+        copied += copy_weights(root, seeded_name(name, seed), name, missing_ok=True)
     update_manifest(root, copied)
     return copied
 

@@ -412,7 +412,7 @@ def compare_with_shipped(yours: dict, results: Results, names=None, reference: s
     CI: episodes that share a seed share their initial state, so the
     difference is measured far more precisely than either mean.
     """
-    names = [n for n in (results.controllers if names is None else names)]
+    names = results.controllers if names is None else list(names)
     rows = []
     for scenario, evaluation in yours.items():
         stored_first = int(results.record(reference, scenario)["first_seed"])

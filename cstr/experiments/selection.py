@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict
 
 import numpy as np
@@ -20,7 +19,7 @@ import pandas as pd
 import torch
 
 from cstr.agents.policy import load_policy_controller
-from cstr.agents.weights import selection_file, weight_files
+from cstr.agents.weights import copy_weights, seeded_name, selection_file
 from cstr.control.rollout import rollout
 from cstr.plant.scenarios import SCENARIO_NAMES
 from cstr.safety.correction import CorrectedController, CorrectionConfig
@@ -62,9 +61,7 @@ def select_seed(algorithm: str, seeds, root=None, episodes: int = 30, extra_file
     best = max(seeds, key=lambda s: np.mean(list(returns[f"seed{s}"].values())))
     copied = []
     for name in (algorithm, *extra_files):
-        for source, target in zip(weight_files(f"{name}-seed{best}"), weight_files(name)):
-            shutil.copyfile(root / source, root / target)
-            copied.append(target)
+        copied += copy_weights(root, seeded_name(name, best), name)
     (root / "results").mkdir(parents=True, exist_ok=True)
     record = {
         "algorithm": algorithm,
@@ -152,17 +149,9 @@ def select(
     eligible = [row for row in rows if row["controller"] == "iql+" and row["target"] in ELIGIBLE_COST_MODELS]
     best = max(eligible, key=lambda row: np.mean(list(row["returns"].values())))
     chosen = CorrectionConfig(**best["correction"])
-    shipped = []
-    for source_name, target_name in zip(
-        weight_files(f"{COST_MODEL_NAME}-{best['target']}"), weight_files(COST_MODEL_NAME)
-    ):
-        shutil.copyfile(root / source_name, root / target_name)
-        shipped.append(target_name)
-    dynamics_files = weight_files(dynamics_name(f"{COST_MODEL_NAME}-{best['target']}"))
-    if (root / dynamics_files[0]).exists():
-        for source_name, target_name in zip(dynamics_files, weight_files(dynamics_name(COST_MODEL_NAME))):
-            shutil.copyfile(root / source_name, root / target_name)
-            shipped.append(target_name)
+    candidate = f"{COST_MODEL_NAME}-{best['target']}"
+    shipped = copy_weights(root, candidate, COST_MODEL_NAME)
+    shipped += copy_weights(root, dynamics_name(candidate), dynamics_name(COST_MODEL_NAME), missing_ok=True)
     update_manifest(root, shipped)
     save_correction_config(chosen, root)
     comparison = {

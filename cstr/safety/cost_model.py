@@ -290,10 +290,11 @@ def _train_sobolev(
     config: CostModelConfig,
     progress: bool,
 ) -> tuple[PICNN, float, dict]:
-    """Regress a PICNN on ``features`` onto ``cost_of(rows, unit) - cost_of(rows, data action)`` and its gradient.
+    """Regress a PICNN on ``features`` onto ``cost_of(rows, a) - cost_of(rows, data action)`` and its gradient
+    in unit action coordinates.
 
-    ``cost_of(rows, unit_actions) -> [n]`` is the model target's cost at rows
-    ``rows`` of ``features``, differentiable in the unit actions.
+    ``cost_of(rows, actions) -> [n]`` is the model target's cost at rows ``rows``
+    of ``features`` for physical ``actions``, differentiable in them.
     """
     generator = seed_everything(config.seed)
     normaliser = Normaliser.from_data(features)
@@ -317,10 +318,10 @@ def _train_sobolev(
 
     def targets(rows, unit):
         unit = unit.detach().clone().requires_grad_(True)
-        cost = cost_of(rows, unit)
+        cost = cost_of(rows, normaliser.from_unit(unit))
         (gradient,) = torch.autograd.grad(cost.sum(), unit)
         with torch.no_grad():
-            baseline = cost_of(rows, normaliser.to_unit(a_all[rows]))
+            baseline = cost_of(rows, a_all[rows])
         return (cost - baseline).detach(), gradient
 
     rows, unit = draw(4096)  # the scale of the targets, from one large draw
@@ -377,10 +378,8 @@ def _train_on_narx(
     keep = ~np.asarray(data["terminations"], dtype=bool)
     features = history_features(data["observations"], data["episode_ids"], config.window)[keep]
     h_all = torch.as_tensor(features, dtype=torch.float32)
-    low, high = model_of_plant.action_low, model_of_plant.action_high
 
-    def cost_of(rows, unit):
-        actions = low + (unit + 1.0) * 0.5 * (high - low)
+    def cost_of(rows, actions):
         return model_of_plant.tracking_cost(h_all[rows], actions, config.horizon, config.discount, config.limit_weight)
 
     model, target_std, history = _train_sobolev(
@@ -402,10 +401,8 @@ def _train_on_full_state(
     obs = torch.as_tensor(observations, dtype=torch.float32)
     x_all = torch.as_tensor(data["states"][keep], dtype=torch.float32)
     setpoints = obs[:, 0:2] + obs[:, 2:4]  # the observation carries P, T and the errors to the setpoint
-    low, high = model_of_plant.action_low, model_of_plant.action_high
 
-    def cost_of(rows, unit):
-        actions = low + (unit + 1.0) * 0.5 * (high - low)
+    def cost_of(rows, actions):
         return model_of_plant.tracking_cost(x_all[rows], actions, setpoints[rows], config.horizon, config.discount)
 
     model, target_std, history = _train_sobolev(

@@ -235,3 +235,17 @@ def limit_term_check(
         corrected = correct(CostSurface(model.export(), features[near]), hot[near], config).actions
         peaks[name] = plant.predicted_peak_temperature(features[near], corrected, horizon)
     return {"near": int(near.sum()), "proposal_peak": peak[near], "peaks": peaks}
+
+
+def minimiser_shifts(minimisers: dict, label_prefix: str) -> dict[str, np.ndarray]:
+    """How far one cost's best action lies from the steady inputs, per grade.
+
+    ``minimisers``: ``{grade name: steady_state_minimisers(...)}``; the cost is
+    the entry whose label starts with ``label_prefix``. Returns ``{grade name:
+    (du_I [kg/h], dT_c [K])}``.
+    """
+    shifts = {}
+    for grade, rows in minimisers.items():
+        label = next(key for key in rows if key.startswith(label_prefix))
+        shifts[grade] = np.asarray(rows[label]) - np.asarray(rows["steady inputs"])
+    return shifts

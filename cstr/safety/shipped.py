@@ -28,14 +28,21 @@ import numpy as np
 
 from cstr.agents.nn import Normaliser
 from cstr.agents.policy import load_policy_controller
-from cstr.agents.weights import chosen_training_seed, load_verified, save_weights, seeded_name, weight_files
+from cstr.agents.weights import (
+    chosen_training_seed,
+    load_sidecar,
+    load_verified,
+    save_weights,
+    seeded_name,
+    weight_files,
+)
 from cstr.safety.correction import CorrectedController, CorrectionConfig
 from cstr.safety.cost_model import DEPLOYABLE_TARGETS, FULL_STATE_FIELDS, CostModelResult
 from cstr.safety.dynamics import DynamicsModel
 from cstr.safety.history import OBS_DIM
 from cstr.safety.narx import NARXModel
 from cstr.safety.picnn import PICNN
-from cstr.storage import data_root, read_manifest, read_verified_json, update_manifest, write_json
+from cstr.storage import data_root, read_manifest, read_verified_json, update_manifest, verify_files, write_json
 
 COST_MODEL_NAME = "picnn"
 FULL_STATE_COST_MODEL_NAME = "picnn-full-state"
@@ -104,7 +111,9 @@ def load_dynamics_model(root=None, name: str = COST_MODEL_NAME) -> DynamicsModel
     """The dynamics model the shipped cost model (``name``) was distilled from, verified against the manifest:
     a :class:`cstr.safety.narx.NARXModel` behind a ``"narx"`` target, a full-state
     :class:`cstr.safety.dynamics.DynamicsModel` behind the ablation."""
-    target = load_verified(name, root)[1]["config"]["target"]
+    root = data_root(root)
+    verify_files(root, weight_files(name)[1:])  # the cost model's sidecar says which kind of model this is
+    target = load_sidecar(root / weight_files(name)[0])["config"]["target"]
     state, sidecar = load_verified(dynamics_name(name), root)
     config = sidecar["config"]
     if target == "narx":
