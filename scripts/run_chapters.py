@@ -254,7 +254,23 @@ def run_chapter(
     except Exception as err:  # dead kernel, timeout, missing kernel ...
         raise ChapterError(f"chapter failed: {chapter.display(root)}: {type(err).__name__}: {err}") from err
     _show_the_mode_that_ran(chapter.output, mode)
+    _refuse_failed_claims(chapter, root)
     return time.perf_counter() - start
+
+
+def _refuse_failed_claims(chapter: Chapter, root: Path | None = None) -> None:
+    """Raise ``ChapterError`` naming every claim of the executed chapter that does not hold
+    (``cstr.figures.claims.check_claim``)."""
+    import nbformat
+
+    from cstr.figures.claims import failed_claims
+
+    failed = failed_claims(nbformat.read(str(chapter.output), as_version=4))
+    if failed:
+        lines = [f"chapter failed: {chapter.display(root)}: {len(failed)} checked claim(s) do not hold"]
+        lines += [f"  {claim['label']}: {claim['claim']} ({claim['evidence']})" for claim in failed]
+        lines.append("  reword the claim so that it holds in both modes, or fix what made it false")
+        raise ChapterError("\n".join(lines))
 
 
 QUICK_NOTE = (

@@ -217,3 +217,22 @@ def test_figures_are_captured_even_with_agg_backend(tmp_path, monkeypatch):
     kinds = [key for c in nb.cells if c.cell_type == "code" for out in c.outputs for key in out.get("data", {})]
     assert "image/png" in kinds
     assert os.environ["MPLBACKEND"] == "Agg"  # the caller's environment is restored
+
+
+def test_a_claim_that_does_not_hold_fails_the_chapter_and_is_named(tmp_path):
+    body = (
+        "\n# Claims\n" + PARAMETERS + "\n```{code-cell} ipython3\nfrom cstr.figures.claims import check_claim\n"
+        'check_claim("true-one", 2 > 1, "two exceeds one")\n'
+        'check_claim("false-one", mode == "full", "this ran in full mode", evidence=f"mode {mode}")\n```\n'
+    )
+    toc = _write_book(tmp_path, {"01_claims": body})
+    (chapter,) = rc.chapters_from_toc(toc)
+
+    with pytest.raises(rc.ChapterError) as excinfo:
+        rc.run_chapter(chapter, mode="quick", root=tmp_path)
+
+    message = str(excinfo.value)
+    assert "1 checked claim(s) do not hold" in message
+    assert "false-one: this ran in full mode (mode quick)" in message
+    assert "true-one" not in message
+    rc.run_chapter(chapter, mode="full", root=tmp_path)  # both claims hold there
