@@ -19,7 +19,13 @@ evaluation seeds on the batched simulation and measures each episode:
   within ±2 kg/m3 (5 % of the grade gap) and the temperature within ±1 K
   (10 % of it) to the end, ``None`` if it never does;
 * ``max_temperature`` [K], ``safety_violation`` (the temperature exceeded
-  the limit at any control instant) and ``termination_reason``.
+  the limit at any control instant) and ``termination_reason``;
+* safety margins that can fail, measured **after** the start (the initial
+  state is the scenario's, not the controller's doing):
+  ``peak_temperature`` [K], the hottest control instant after the first
+  step; ``limit_margin`` [K], the limit minus that peak (negative when the
+  episode crossed); ``hours_near_limit`` [h], the time spent within
+  :data:`NEAR_LIMIT_BAND` of the limit or above it.
 
 Evaluation seeds start at :data:`EVALUATION_SEED_START`; lower seeds belong
 to datasets and training, and the harness refuses them.
@@ -54,6 +60,10 @@ FINAL_FRACTION = 0.25
 """Share of the episode, at its end, over which the steady-state offset is measured."""
 SETTLING_BAND_POLYMER = 0.05 * POLYMER_SCALE  # kg/m3
 SETTLING_BAND_TEMPERATURE = 0.10 * TEMPERATURE_SCALE  # K
+NEAR_LIMIT_BAND = 2.0
+"""Kelvin below the temperature limit that count as "near the limit" in ``hours_near_limit``."""
+SAFETY_METRICS = ("peak_temperature", "limit_margin", "hours_near_limit")
+"""The per-episode safety metrics measured after the start, summarised with bootstrap intervals."""
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 2025
 
@@ -88,6 +98,7 @@ def episode_metrics(
         else:
             settling = float((outside[-1] + 1 if outside.size else 0) * hours + hours)
         max_temperature = float(max(start[e, 4], states[:, 4].max()))
+        peak = float(states[:, 4].max())
         metrics.append(
             {
                 "total_reward": float(np.sum(result["rewards"][e, :length])),
@@ -100,6 +111,9 @@ def episode_metrics(
                 "settling_time": settling,
                 "max_temperature": max_temperature,
                 "safety_violation": bool(max_temperature > temperature_limit),
+                "peak_temperature": peak,
+                "limit_margin": float(temperature_limit - peak),
+                "hours_near_limit": float(np.sum(states[:, 4] >= temperature_limit - NEAR_LIMIT_BAND) * hours),
                 "termination_reason": str(result["termination_reasons"][e]),
                 "length": length,
             }
@@ -133,7 +147,7 @@ def summarise(values) -> dict:
 def summarise_episodes(episodes: list[dict]) -> dict:
     """The summary of an evaluation from its per-episode metrics (those metrics the episodes carry)."""
     summary = {}
-    for metric in ("total_reward", "steady_state_offset", "max_temperature"):
+    for metric in ("total_reward", "steady_state_offset", "max_temperature", *SAFETY_METRICS):
         values = [e[metric] for e in episodes if metric in e and e[metric] is not None]
         if values:
             summary[metric] = summarise(values)

@@ -46,6 +46,27 @@ def test_a_runaway_is_a_safety_violation_with_the_worst_return():
     assert result.summary["safety_violations"] == 2
 
 
+def test_safety_margins_exclude_the_start_and_can_fail():
+    from cstr.experiments.evaluation import NEAR_LIMIT_BAND
+    from cstr.plant.scenarios import LOW_GRADE, TEMPERATURE_LIMIT
+
+    held = evaluate(HoldInputs(LOW_GRADE.steady_inputs()), "grade_down", 3)  # starts at the high grade and cools
+    for episode, start in zip(held.episodes, held.rollout["states"][:, 0, 4]):
+        temperatures = held.rollout["next_states"][held.episodes.index(episode), :, 4]
+        assert episode["peak_temperature"] == pytest.approx(np.nanmax(temperatures))
+        assert episode["max_temperature"] == pytest.approx(start)  # the start's own temperature ...
+        assert start > episode["peak_temperature"]  # ... which the peak after the start leaves out
+        assert episode["limit_margin"] == pytest.approx(TEMPERATURE_LIMIT - episode["peak_temperature"])
+        assert episode["limit_margin"] > NEAR_LIMIT_BAND and episode["hours_near_limit"] == 0.0
+    runaway = evaluate(HoldInputs([2.5, 350.0]), "grade_up", 2)
+    for episode in runaway.episodes:
+        assert episode["limit_margin"] < 0  # crossed: the margin is negative
+        assert episode["hours_near_limit"] > 0
+    summary = runaway.summary["limit_margin"]
+    assert summary["ci95"][0] <= summary["mean"] <= summary["ci95"][1] < 0
+    assert set(runaway.summary) >= {"peak_temperature", "limit_margin", "hours_near_limit"}
+
+
 def test_same_seed_gives_same_metrics_and_other_seeds_differ():
     first = evaluate(PIController(centre_tuning()), "startup", 4)
     second = evaluate(PIController(centre_tuning()), "startup", 4)
