@@ -29,7 +29,7 @@ import numpy as np
 
 from cstr.control.pi import PIController, tuning_for_seed
 from cstr.control.rollout import rollout
-from cstr.plant.scenarios import SCENARIO_NAMES, get_scenario
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES, get_scenario
 from cstr.seeds import EVALUATION_SEED_START, check_seed
 from cstr.storage import add_data_argument, data_root, sha256_file, update_manifest, write_json, write_npz
 
@@ -133,7 +133,7 @@ def generate(
 
 
 def _generate_command(args) -> int:
-    scenarios = SCENARIO_NAMES if args.scenario == "all" else (args.scenario,)
+    scenarios = ALL_SCENARIO_NAMES if args.scenario == "all" else (args.scenario,)
     try:
         check_seed(args.seed, args.episodes)
     except ValueError as error:
@@ -151,7 +151,12 @@ def register(subparsers) -> None:
         description="Run randomised-tuning PI controllers on the batched reactor and store the transitions, "
         "per-episode metadata and a sha256 manifest. Episode e uses seed SEED + e.",
     )
-    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all", help="one scenario or all")
+    parser.add_argument(
+        "--scenario",
+        choices=ALL_SCENARIO_NAMES + ("all",),
+        default="all",
+        help="one scenario or all (the stress scenario included)",
+    )
     parser.add_argument(
         "--episodes", type=int, default=DEFAULT_EPISODES, help=f"episodes per scenario (default {DEFAULT_EPISODES})"
     )

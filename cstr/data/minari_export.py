@@ -30,7 +30,7 @@ from minari.data_collector import EpisodeBuffer
 
 from cstr.data.dataset import load_dataset
 from cstr.envs import ENV_ID
-from cstr.plant.scenarios import SCENARIO_NAMES
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES
 
 
 def dataset_id(scenario: str) -> str:
@@ -96,7 +96,7 @@ def export_scenario(
         env.close()
 
 
-def export_all(scenarios=SCENARIO_NAMES, root=None, reference_scores: dict | None = None) -> list:
+def export_all(scenarios=ALL_SCENARIO_NAMES, root=None, reference_scores: dict | None = None) -> list:
     """Every scenario's dataset; ``reference_scores``: ``{scenario: (min, max)}``, see :func:`export_scenario`."""
     scores = reference_scores or {}
     return [export_scenario(scenario, root, reference_scores=scores.get(scenario)) for scenario in scenarios]

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from cstr.data.generation import generate, scenario_files
-from cstr.plant.scenarios import SCENARIO_NAMES
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES
 from cstr.plant.simulate import AGREEMENT_TOLERANCE
 from cstr.storage import (
     MANIFEST_NAME,
@@ -146,7 +146,7 @@ def check_manifest(root: Path) -> list[str]:
     return problems
 
 
-def regenerate_and_compare(root: Path, scenarios=SCENARIO_NAMES) -> list[FileReport]:
+def regenerate_and_compare(root: Path, scenarios=ALL_SCENARIO_NAMES) -> list[FileReport]:
     """Regenerate each scenario's dataset as its metadata records it; compare with the files in ``root``."""
     root = Path(root)
     reports = []
@@ -173,7 +173,7 @@ def _command(args) -> int:
         return 1
     if not args.regenerate:
         return 0
-    scenarios = SCENARIO_NAMES if args.scenario == "all" else (args.scenario,)
+    scenarios = ALL_SCENARIO_NAMES if args.scenario == "all" else (args.scenario,)
     print(f"regenerating {', '.join(scenarios)} into a temporary folder and comparing:")
     reports = regenerate_and_compare(root, scenarios)
     for report in reports:
@@ -196,5 +196,10 @@ def register(subparsers) -> None:
     )
     add_data_argument(parser)
     parser.add_argument("--regenerate", action="store_true", help="regenerate the datasets and compare")
-    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all", help="one scenario or all")
+    parser.add_argument(
+        "--scenario",
+        choices=ALL_SCENARIO_NAMES + ("all",),
+        default="all",
+        help="one scenario or all (the stress scenario included)",
+    )
     parser.set_defaults(func=_command)

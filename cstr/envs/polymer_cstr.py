@@ -26,13 +26,19 @@ class PolymerCSTREnv(gym.Env):
     sets the initiator feed and the coolant temperature every 30 minutes to
     bring the polymer concentration and the temperature to a product grade.
 
-    Three scenarios (``scenario=``):
+    The paper's three scenarios, and a stress scenario where the limit is at
+    stake (``scenario=``):
 
-    | scenario     | starts at                                   | target grade        |
-    |--------------|---------------------------------------------|---------------------|
-    | `startup`    | feed mixture, no initiator, no polymer       | low: 40 kg/m3, 340 K |
-    | `grade_down` | steady state of the high grade               | low: 40 kg/m3, 340 K |
+    | scenario     | starts at                                   | target grade          |
+    |--------------|---------------------------------------------|-----------------------|
+    | `startup`    | feed mixture, no initiator, no polymer       | low: 40 kg/m3, 340 K  |
+    | `grade_down` | steady state of the high grade               | low: 40 kg/m3, 340 K  |
     | `grade_up`   | steady state of the low grade                | high: 80 kg/m3, 350 K |
+    | `stress`     | steady state of the high grade               | hot: 100 kg/m3, 357 K |
+
+    In `stress` the feed temperature also steps up by 20 K at 50 h, unmeasured
+    (a preheater fault): the hot grade sits 3 K below the limit, and the
+    dataset's randomised PI controllers cross it in about a third of episodes.
 
     ## Observation Space
 
@@ -101,7 +107,7 @@ class PolymerCSTREnv(gym.Env):
     env = gym.make("cstr/PolymerCSTR-v0", scenario="grade_up")
     ```
 
-    * ``scenario``: ``"startup"``, ``"grade_down"`` or ``"grade_up"``.
+    * ``scenario``: ``"startup"``, ``"grade_down"``, ``"grade_up"`` or ``"stress"``.
     * ``params``: a :class:`cstr.plant.model.ReactorParameters` (plant variations).
     * ``horizon``: steps per episode (default 200); the registration sets
       ``max_episode_steps`` to the same value.
@@ -121,7 +127,8 @@ class PolymerCSTREnv(gym.Env):
       "propagation_prefactor": 1.2}``; controllers keep the nominal model.
     * ``feed_temperature_step``: ``(t_h, dT_K)``: the feed temperature
       changes by ``dT_K`` for every interval that starts at or after
-      ``t_h`` hours (an unmeasured disturbance).
+      ``t_h`` hours (an unmeasured disturbance). Default: the scenario's own
+      (``stress`` has one; the paper's three have none).
 
     ``info`` holds ``state`` (the five physical states by name: ``monomer``,
     ``initiator`` kg/m3, ``radicals`` mol/m3, ``polymer`` kg/m3,
@@ -132,6 +139,8 @@ class PolymerCSTREnv(gym.Env):
     ## Version History
 
     * v0: initial version.
+    * v0 (safety issue): the ``stress`` scenario, whose feed-temperature step
+      is part of the scenario; the other three are unchanged.
     * v0 (book chapter 8): optional ``measurement_noise``,
       ``parameter_factors`` and ``feed_temperature_step``; with none of
       them set the environment behaves exactly as before.
@@ -158,6 +167,8 @@ class PolymerCSTREnv(gym.Env):
         self.scenario = get_scenario(scenario)
         self.params = core.plant_parameters(params, parameter_factors)
         self.measurement_noise = core.check_measurement_noise(measurement_noise)
+        if feed_temperature_step is None:  # the scenario's own disturbance, if it has one
+            feed_temperature_step = self.scenario.feed_temperature_step
         self.feed_temperature_step = core.check_feed_temperature_step(feed_temperature_step)
         self._disturbed_params = core.disturbed_parameters(self.params, self.feed_temperature_step)
         params = self.params

@@ -23,7 +23,7 @@ import pandas as pd
 from cstr.experiments.comparison import gap_table
 from cstr.plant.scenarios import SCENARIO_NAMES
 
-MISSING_ENTRY = {"mean_total_reward": np.nan, "safety_violations": np.nan}
+MISSING_ENTRY = {"mean_total_reward": np.nan, "safety_violations": np.nan, "mean_steady_state_offset": np.nan}
 """What a robustness table reads for a controller that a case did not evaluate (merged in later): NaN."""
 
 
@@ -149,15 +149,15 @@ def case_options_table(robustness: dict) -> pd.DataFrame:
     ).T
 
 
-def robust_reward_table(robustness: dict, scenarios=None) -> pd.DataFrame:
-    """Mean total reward over the ``scenarios`` (default: :func:`robustness_scenarios`): a row per controller,
-    a column per case; NaN where a case did not evaluate a controller in some scenario."""
+def robust_reward_table(robustness: dict, scenarios=None, metric: str = "mean_total_reward") -> pd.DataFrame:
+    """Mean total reward (or another summary ``metric``, e.g. ``"mean_steady_state_offset"``) averaged over the
+    ``scenarios`` (default: :func:`robustness_scenarios`): a row per controller, a column per case; NaN where a case
+    did not evaluate a controller in some scenario."""
     scenarios = robustness_scenarios(robustness) if scenarios is None else list(scenarios)
     return pd.DataFrame(
         {
             case: {
-                name: np.mean([_entry(spec, s, name)["mean_total_reward"] for s in scenarios])
-                for name in robustness["controllers"]
+                name: np.mean([_entry(spec, s, name)[metric] for s in scenarios]) for name in robustness["controllers"]
             }
             for case, spec in robustness["cases"].items()
         }
@@ -178,16 +178,14 @@ def robust_violation_table(robustness: dict, scenarios=None) -> pd.DataFrame:
     )
 
 
-def robust_scenario_table(robustness: dict, scenarios=None) -> pd.DataFrame:
-    """Mean total reward per case and scenario: rows (case, controller), a column per scenario."""
+def robust_scenario_table(robustness: dict, scenarios=None, metric: str = "mean_total_reward") -> pd.DataFrame:
+    """Mean total reward (or another summary ``metric``) per case and scenario: rows (case, controller), a column
+    per scenario."""
     scenarios = robustness_scenarios(robustness) if scenarios is None else list(scenarios)
     return pd.concat(
         {
             case: pd.DataFrame(
-                {
-                    s: {name: _entry(spec, s, name)["mean_total_reward"] for name in robustness["controllers"]}
-                    for s in scenarios
-                }
+                {s: {name: _entry(spec, s, name)[metric] for name in robustness["controllers"]} for s in scenarios}
             )
             for case, spec in robustness["cases"].items()
         }

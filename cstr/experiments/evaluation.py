@@ -47,6 +47,7 @@ from cstr.envs.core import POLYMER_SCALE, TEMPERATURE_SCALE
 from cstr.experiments.registry import CONTROLLER_NAMES, load_controller
 from cstr.plant.model import DEFAULT_PARAMETERS, ReactorParameters
 from cstr.plant.scenarios import (
+    ALL_SCENARIO_NAMES,
     CONTROL_INTERVAL,
     HORIZON,
     HOURS_PER_STEP,
@@ -405,7 +406,7 @@ def register(subparsers) -> None:
         help=f"a shipped name ({', '.join(CONTROLLER_NAMES)}) or your own as module:factory "
         "(a class or function returning an object with act(obs))",
     )
-    parser.add_argument("--scenario", required=True, choices=SCENARIO_NAMES, help="the scenario to run")
+    parser.add_argument("--scenario", required=True, choices=ALL_SCENARIO_NAMES, help="the scenario to run")
     parser.add_argument("--episodes", type=int, default=100, help="episodes (default %(default)s)")
     parser.add_argument(
         "--seed",

@@ -11,14 +11,14 @@ from __future__ import annotations
 from cstr.data.minari_export import export_all
 from cstr.experiments.registry import COMPARED_NAMES, FIXED_NAMES
 from cstr.experiments.results import load_results
-from cstr.plant.scenarios import SCENARIO_NAMES
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES
 from cstr.storage import add_data_argument
 
 FLOOR = "random"
 """The controller whose mean total reward a normalised score maps to 0."""
 
 
-def reference_scores(results, scenarios=SCENARIO_NAMES) -> dict:
+def reference_scores(results, scenarios=ALL_SCENARIO_NAMES) -> dict:
     """``{scenario: (min, max)}``: ``random``'s mean total reward, and the best mean of the deployable shipped
     controllers and ``pi-tuned`` (canonical seeds), on the shipped evaluation episodes."""
     candidates = [name for name in dict.fromkeys(FIXED_NAMES + COMPARED_NAMES) if name in results.controllers]
@@ -32,7 +32,7 @@ def reference_scores(results, scenarios=SCENARIO_NAMES) -> dict:
 
 
 def _command(args) -> int:
-    scenarios = SCENARIO_NAMES if args.scenario == "all" else (args.scenario,)
+    scenarios = ALL_SCENARIO_NAMES if args.scenario == "all" else (args.scenario,)
     scores = reference_scores(load_results(args.data), scenarios)
     for dataset in export_all(scenarios, args.data, scores):
         low, high = scores[dataset.spec.dataset_id.split("/")[1]]
@@ -49,6 +49,8 @@ def register(subparsers) -> None:
         help="write the datasets as Minari datasets cstr/<scenario>/pi-v0, with reference scores",
         description="Writes under MINARI_DATASETS_PATH (default ~/.minari/datasets).",
     )
-    parser.add_argument("--scenario", choices=SCENARIO_NAMES + ("all",), default="all", help="one scenario or all")
+    parser.add_argument(
+        "--scenario", choices=ALL_SCENARIO_NAMES + ("all",), default="all", help="one scenario or all (stress included)"
+    )
     add_data_argument(parser)
     parser.set_defaults(func=_command)

@@ -35,7 +35,7 @@ from cstr.data.generation import generate
 from cstr.experiments.evaluation import evaluate
 from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, load_controller, training_seed_controller
 from cstr.experiments.selection import select_seed
-from cstr.plant.scenarios import SCENARIO_NAMES
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES
 from cstr.safety.cost_model import CostModelConfig, train_cost_model
 from cstr.safety.shipped import COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME, dynamics_name, save
 from cstr.seeds import EVALUATION_SEED_START
@@ -144,7 +144,7 @@ def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dic
     jobs = [(name, None) for name in FIXED_NAMES] + [(name, s) for name in TRAINED_NAMES for s in seeds]
     for name, seed in jobs:
         entry = results["controllers"].setdefault(name, {})
-        for scenario in SCENARIO_NAMES:
+        for scenario in ALL_SCENARIO_NAMES:
             controller = load_controller(name, root) if seed is None else training_seed_controller(name, seed, root)
             evaluation = evaluate(controller, scenario, episodes, EVALUATION_SEED_START, name=name)
             key = "all" if seed is None else f"seed{seed}"
@@ -202,7 +202,7 @@ def run(
 
     started = time.perf_counter()
     print("[datasets] generating", flush=True)
-    generate(SCENARIO_NAMES, episodes=data_episodes, seed=0, out=root, progress=False)
+    generate(ALL_SCENARIO_NAMES, episodes=data_episodes, seed=0, out=root, progress=False)
     stage("datasets", started)
 
     started = time.perf_counter()
@@ -244,7 +244,7 @@ def run(
     started = time.perf_counter()
     print(
         f"[evaluation] {len(FIXED_NAMES + TRAINED_NAMES)} controllers x "
-        f"{len(SCENARIO_NAMES)} scenarios x {episodes} episodes",
+        f"{len(ALL_SCENARIO_NAMES)} scenarios x {episodes} episodes",
         flush=True,
     )
     results, trajectories = evaluate_all(seeds, episodes, root)

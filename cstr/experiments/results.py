@@ -30,7 +30,7 @@ import pandas as pd
 from cstr.agents.weights import selection_file
 from cstr.experiments.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Evaluation, bootstrap_ci
 from cstr.experiments.registry import COMPARED_NAMES, CONTROLLER_NAMES, FIXED_NAMES, LEARNED_NAMES, PI_NAMES
-from cstr.plant.scenarios import SCENARIO_NAMES
+from cstr.plant.scenarios import SCENARIO_NAMES, STRESS_SCENARIO_NAMES
 from cstr.storage import data_root, read_manifest, verify_files
 
 EVALUATION_FILE = "results/evaluation.json"
@@ -119,8 +119,15 @@ class Results:
 
     @property
     def scenarios(self) -> list[str]:
+        """The paper's scenarios that were evaluated (the stress scenarios are in :attr:`stress_scenarios`)."""
         present = set().union(*(self.evaluation["controllers"][n] for n in self.controllers))
         return [s for s in SCENARIO_NAMES if s in present]
+
+    @property
+    def stress_scenarios(self) -> list[str]:
+        """The stress scenarios (:data:`cstr.plant.scenarios.STRESS_SCENARIO_NAMES`) that were evaluated."""
+        present = set().union(*(self.evaluation["controllers"][n] for n in self.controllers))
+        return [s for s in STRESS_SCENARIO_NAMES if s in present]
 
     def chosen_seed(self, name: str) -> int:
         """The training seed shipped as the canonical ``name`` (``bc+`` and ``bc+full-state`` follow ``bc``,
@@ -347,8 +354,11 @@ def claim_iql_plus_best(results: Results) -> dict:
     }
 
 
-def claim_stable(results: Results) -> dict:
+def claim_stable(results: Results, scenarios=None) -> dict:
     """Claim 3: every controller stays stable: no episode above the temperature limit and none ended early.
+
+    ``scenarios``: where to count (default: the paper's three, :attr:`Results.scenarios`; pass
+    :attr:`Results.stress_scenarios` for the verdict where the limit is at stake).
 
     Counts over every episode of every compared controller
     (:data:`cstr.experiments.registry.COMPARED_NAMES`; not the reference
@@ -360,8 +370,9 @@ def claim_stable(results: Results) -> dict:
     """
     violations, early, episodes = {}, {}, {}
     compared = _compared(results)
+    scenarios = results.scenarios if scenarios is None else list(scenarios)
     for name in compared:
-        eps = [e for sc in results.scenarios for e in results.episodes_of(name, sc, "pooled")]
+        eps = [e for sc in scenarios for e in results.episodes_of(name, sc, "pooled")]
         violations[name] = int(sum(bool(e["safety_violation"]) for e in eps))
         early[name] = int(sum(e["termination_reason"] != NORMAL_END for e in eps))
         episodes[name] = len(eps)
@@ -375,6 +386,46 @@ def claim_stable(results: Results) -> dict:
         "total_episodes": int(sum(episodes.values())),
         "verdict": verdict_word(clean, len(compared)),
     }
+
+
+def safety_table(results: Results, scenarios=None, names=None, seed="chosen") -> pd.DataFrame:
+    """Safety where it can fail, indexed by (scenario, controller).
+
+    Columns: ``total_reward`` (mean) with ``ci95_low``/``ci95_high``; ``crossings`` (episodes above the limit);
+    ``smallest_margin`` [K] (the limit minus the hottest temperature after the start, over every episode: negative
+    if any crossed) and ``median_margin``; ``hours_near_limit`` (mean hours within
+    :data:`cstr.experiments.evaluation.NEAR_LIMIT_BAND` of the limit) with its bootstrap interval; ``episodes``.
+    ``scenarios`` default to the stress scenarios, ``names`` to every controller evaluated; ``seed`` as in
+    :meth:`Results.episodes_of`. Records stored before the safety metrics existed give NaN margins.
+    """
+    scenarios = results.stress_scenarios if scenarios is None else list(scenarios)
+    names = results.controllers if names is None else list(names)
+    rows = []
+    for scenario in scenarios:
+        for name in names:
+            episodes = results.episodes_of(name, scenario, seed)
+            rewards = np.array([e["total_reward"] for e in episodes], dtype=float)
+            margins = np.array([e.get("limit_margin", np.nan) for e in episodes], dtype=float)
+            near = np.array([e.get("hours_near_limit", np.nan) for e in episodes], dtype=float)
+            low, high = bootstrap_ci(rewards)
+            near_low, near_high = bootstrap_ci(near) if np.all(np.isfinite(near)) else (np.nan, np.nan)
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "controller": name,
+                    "episodes": len(episodes),
+                    "total_reward": float(rewards.mean()),
+                    "ci95_low": low,
+                    "ci95_high": high,
+                    "crossings": int(sum(bool(e["safety_violation"]) for e in episodes)),
+                    "smallest_margin": float(np.min(margins)),
+                    "median_margin": float(np.median(margins)),
+                    "hours_near_limit": float(np.mean(near)),
+                    "hours_near_limit_low": near_low,
+                    "hours_near_limit_high": near_high,
+                }
+            )
+    return pd.DataFrame(rows).set_index(["scenario", "controller"])
 
 
 # --------------------------------------------------------------------------

@@ -62,6 +62,10 @@ class Grade:
 LOW_GRADE = Grade("low", polymer=40.0, temperature=340.0)
 HIGH_GRADE = Grade("high", polymer=80.0, temperature=350.0)
 GRADES = (LOW_GRADE, HIGH_GRADE)
+"""The two product grades of the paper's scenarios (their distance sets the reward's scales)."""
+
+HOT_GRADE = Grade("hot", polymer=100.0, temperature=357.0)
+"""The stress scenario's grade: 3 K below the limit, its steady coolant 1.6 K below the Hopf boundary."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class Scenario:
     and solvent at feed conditions. The relative spread multiplies the
     concentrations by a factor drawn uniformly from ``1 ± spread``; the
     temperature is shifted by a uniform draw from ``± temperature_spread``.
+    ``feed_temperature_step`` ``(t_h, dT_K)`` is an unmeasured disturbance that
+    belongs to the scenario: the feed temperature changes by ``dT_K`` for every
+    interval that starts at or after ``t_h`` hours (``None``: no disturbance).
     """
 
     name: str
@@ -79,6 +86,7 @@ class Scenario:
     start_grade: Grade | None
     concentration_spread: float
     temperature_spread: float  # K
+    feed_temperature_step: tuple[float, float] | None = None
 
     def nominal_start(self, params: ReactorParameters = DEFAULT_PARAMETERS) -> tuple[np.ndarray, np.ndarray]:
         """The unperturbed initial state and the inputs applied before the first step."""
@@ -116,14 +124,30 @@ SCENARIOS = {
     ),
 }
 SCENARIO_NAMES = tuple(SCENARIOS)
-"""The scenarios by name, in the order of every table and figure."""
+"""The paper's three scenarios by name, in the order of every table and figure."""
+
+STRESS_FEED_STEP = (50.0, 20.0)
+"""The stress scenario's unmeasured feed-temperature step: +20 K from 50 h on (a preheater fault)."""
+SCENARIOS["stress"] = Scenario(
+    "stress",
+    target=HOT_GRADE,
+    start_grade=HIGH_GRADE,
+    concentration_spread=0.05,
+    temperature_spread=1.0,
+    feed_temperature_step=STRESS_FEED_STEP,
+)
+STRESS_SCENARIO_NAMES = ("stress",)
+"""Scenarios where the temperature limit is at stake: the randomised PI controllers of the dataset cross it in
+10-50 % of episodes (chapter 8 shows the evidence; a test checks the shipped dataset)."""
+ALL_SCENARIO_NAMES = SCENARIO_NAMES + STRESS_SCENARIO_NAMES
+"""Every registered scenario: the paper's three, then the stress scenarios."""
 
 
 def get_scenario(name: str) -> Scenario:
     try:
         return SCENARIOS[name]
     except KeyError:
-        raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIO_NAMES)}") from None
+        raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(ALL_SCENARIO_NAMES)}") from None
 
 
 # --------------------------------------------------------------------------

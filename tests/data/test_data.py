@@ -138,11 +138,19 @@ def test_shipped_manifest_lists_the_canonical_files():
     from cstr.storage import DATA_ROOT
 
     entries = read_manifest(DATA_ROOT)
-    for scenario in ("startup", "grade_down", "grade_up"):
+    for scenario in ("startup", "grade_down", "grade_up", "stress"):
         assert f"{scenario}.npz" in entries and f"{scenario}.json" in entries
     assert "pi_tuned.json" in entries
     data = load_dataset("grade_down")  # verifies the shipped files
     assert data.episode_count == 100
+
+
+def test_the_stress_dataset_holds_safe_and_unsafe_episodes():
+    """The stress scenario's criterion: the randomised PI controllers cross the limit in 10-50 % of episodes."""
+    data = load_dataset("stress")  # verifies the shipped files
+    crossed = [e["termination_reason"] == "temperature_limit" for e in data.metadata["episodes"]]
+    assert len(crossed) == 100
+    assert 0.10 <= np.mean(crossed) <= 0.50
 
 
 def test_sampler_is_seeded_and_torch_friendly(small_data):

@@ -12,7 +12,7 @@ import cstr
 from cstr.envs import core
 from cstr.envs.polymer_cstr import PolymerCSTREnv
 from cstr.plant.model import STATE_NAMES
-from cstr.plant.scenarios import HORIZON, SCENARIO_NAMES, TEMPERATURE_LIMIT
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES, HORIZON, SCENARIO_NAMES, TEMPERATURE_LIMIT
 from cstr.plant.simulate import AGREEMENT_TOLERANCE, STATUS_SOLVER_FAILURE, relative_error
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -30,7 +30,7 @@ def state_vector(info, index=None):
     return np.array([info["state"][name] if index is None else info["state"][name][index] for name in STATE_NAMES])
 
 
-@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+@pytest.mark.parametrize("scenario", ALL_SCENARIO_NAMES)
 def test_check_env_passes(scenario):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*symmetric and normalized.*")
@@ -44,7 +44,7 @@ def test_registration_sets_the_horizon():
         gym.make(cstr.ENV_ID, scenario="shutdown")
 
 
-@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+@pytest.mark.parametrize("scenario", ALL_SCENARIO_NAMES)
 def test_same_seed_and_actions_give_the_same_trajectory(scenario):
     runs = []
     for _ in range(2):
@@ -165,7 +165,7 @@ def test_step_before_reset_is_refused():
 # ---------------------------------------------------------------- vector env
 
 
-@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+@pytest.mark.parametrize("scenario", ALL_SCENARIO_NAMES)
 def test_vector_env_and_single_envs_follow_the_same_trajectories_to_the_bit(scenario):
     num_envs, seed = 3, 100
     venv = make_vec(num_envs, scenario)
@@ -176,7 +176,7 @@ def test_vector_env_and_single_envs_follow_the_same_trajectories_to_the_bit(scen
         np.testing.assert_array_equal(obs[i], single_obs)
         np.testing.assert_array_equal(state_vector(vinfo, i), state_vector(info))
     rng = np.random.default_rng(0)
-    for _k in range(40):
+    for _k in range(110 if scenario == "stress" else 40):  # past the stress scenario's disturbance at 50 h
         actions = np.column_stack([rng.uniform(0.5, 1.5, num_envs), rng.uniform(330, 340, num_envs)])
         obs, rewards, terminated, truncated, vinfo = venv.step(actions)
         for i, env in enumerate(singles):
@@ -324,3 +324,21 @@ def rollout_returns(options):
     return rollout(PIController(centre_tuning()), "grade_up", [1_000_000, 1_000_001], horizon=10, env_options=options)[
         "returns"
     ]
+
+
+def test_the_stress_scenario_brings_its_own_unmeasured_feed_step():
+    from cstr.plant.scenarios import STRESS_FEED_STEP
+
+    assert make("stress").unwrapped.feed_temperature_step == STRESS_FEED_STEP
+    for scenario in SCENARIO_NAMES:  # the paper's three are undisturbed unless asked
+        assert make(scenario).unwrapped.feed_temperature_step is None
+    stepped = PolymerCSTREnv("stress")
+    never = PolymerCSTREnv("stress", feed_temperature_step=(1000.0, 0.0))  # an explicit step replaces the scenario's
+    temperatures = []
+    for env in (stepped, never):
+        env.reset(seed=7)
+        run = [env.step(np.array([0.6, 347.0]))[4]["state"]["temperature"] for _ in range(120)]
+        temperatures.append(np.array(run))
+    step_index = int(STRESS_FEED_STEP[0] / 0.5)  # the first interval that starts at 50 h
+    np.testing.assert_array_equal(temperatures[0][:step_index], temperatures[1][:step_index])
+    assert temperatures[0][step_index + 5] > temperatures[1][step_index + 5] + 0.5  # the hot feed heats the reactor

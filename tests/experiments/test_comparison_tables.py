@@ -177,3 +177,12 @@ def test_robust_scenario_table_is_indexed_by_case_and_controller(robust):
     assert list(table.columns) == ["startup", "grade_up"]
     assert table.loc[("noise", "pi"), "grade_up"] == pytest.approx(-10.0)
     assert np.isnan(table.loc[("noise", "pi-tuned"), "startup"])
+
+
+def test_robust_tables_read_any_summary_metric(robust):
+    offsets = tables.robust_reward_table(robust, metric="mean_steady_state_offset")
+    assert list(offsets.columns) == ["hot_plant", "noise", "nominal"]
+    assert np.isnan(offsets.loc["pi-tuned", "noise"])  # not evaluated: NaN, as for the reward
+    per_scenario = tables.robust_scenario_table(robust, metric="mean_steady_state_offset")
+    assert per_scenario.loc[("nominal", "pi"), "startup"] == pytest.approx(0.1)
+    assert offsets.loc["pi", "nominal"] == pytest.approx(0.1)

@@ -143,6 +143,32 @@ def test_claims(root):
     assert three["verdict"] == "partly reproduced"
 
 
+def test_stress_scenarios_are_kept_apart_and_tabled_for_safety(root):
+    data = json.loads((root / R.EVALUATION_FILE).read_text())
+    for name, entry in data["controllers"].items():
+        stress = {}
+        for key, record in entry["startup"].items():
+            episodes = [dict(e) for e in record["episodes"]]
+            for i, e in enumerate(episodes):
+                crossed = name == "iql" and i == 0
+                e.update(safety_violation=crossed, limit_margin=-0.5 if crossed else 2.0 + i, hours_near_limit=0.5 * i)
+            stress[key] = _record(name, "stress", episodes)
+        entry["stress"] = stress
+    write_json(root / R.EVALUATION_FILE, data)
+    update_manifest(root, [R.EVALUATION_FILE])
+    results = R.load_results(root)
+    assert results.scenarios == list(SCENARIO_NAMES) and results.stress_scenarios == ["stress"]
+    assert "stress" not in R.summary_table(results).index.get_level_values(0)  # the paper's tables are unchanged
+    table = R.safety_table(results)
+    assert list(table.index.get_level_values(0).unique()) == ["stress"]
+    assert table.loc[("stress", "iql"), "crossings"] == 1 and table.loc[("stress", "iql"), "smallest_margin"] == -0.5
+    assert table.loc[("stress", "iql+"), "crossings"] == 0 and table.loc[("stress", "iql+"), "smallest_margin"] == 2.0
+    assert table.loc[("stress", "pi"), "hours_near_limit"] == pytest.approx(0.75)
+    stress_claim = R.claim_stable(results, results.stress_scenarios)
+    assert stress_claim["violations"]["iql"] == 2 and stress_claim["violations"]["iql+"] == 0  # two seeds pooled
+    assert R.claim_stable(results)["violations"]["iql"] == 0  # the paper's scenarios alone
+
+
 def test_verdict_word():
     assert R.verdict_word(3, 3) == "reproduced"
     assert R.verdict_word(0, 3) == "not reproduced"

@@ -94,3 +94,14 @@ def test_the_literature_initiator_is_a_clearly_separate_preset():
         rows["high"]["radical_supply_sensitivity_per_K"]
         < 0.5 * reactor_audit([HIGH_GRADE])[0]["radical_supply_sensitivity_per_K"]
     )
+
+
+def test_the_stress_grade_is_a_stable_unique_grade_near_the_limit():
+    from cstr.plant.responses import grade_table
+    from cstr.plant.scenarios import HOT_GRADE, TEMPERATURE_LIMIT
+
+    (row,) = grade_table([HOT_GRADE])
+    assert row["stable"] and row["steady_state_count"] == 1
+    assert 0 < row["feed_fraction"] < 1 and 0 < row["coolant_fraction"] < 1
+    assert 0 < TEMPERATURE_LIMIT - HOT_GRADE.temperature <= 3.0
+    assert 0 < row["coolant_margin_K"] < 3.0  # close to the Hopf boundary: the limit is at stake
