@@ -12,10 +12,13 @@ answers them per grade, from the model:
   initiator passes through as a tracer whose feed sets the radical supply
   ``2 k_d I`` linearly;
 * **how strongly the radical supply rises with temperature**,
-  ``d ln(k_d I) / dT = E_d / (R T^2) * D / (k_d + D)`` at a fixed feed: the
-  reaction's positive thermal feedback through the initiator. A tracer
-  initiator passes on its full activation energy; one that is mostly consumed
-  in the reactor damps it, because a hotter reactor leaves less of it;
+  ``d ln(k_d I) / dT = E_d / (R T^2) * D / (k_d + D)`` at a fixed feed, once
+  the initiator's inventory has settled (its time constant is
+  ``1 / (k_d + D)``): the reaction's positive thermal feedback through the
+  initiator, quasi-statically. A tracer initiator passes on its full
+  activation energy; one that is mostly consumed in the reactor damps it on
+  slow excursions, because a hotter reactor leaves less of it (a fast
+  excursion still sees the full Arrhenius slope);
 * **monomer conversion** ``P / (M + P)``;
 * **time constants against the control interval**: residence time, the
   jacket-and-flow thermal time constant, and the thermal mode of the
@@ -24,11 +27,14 @@ answers them per grade, from the model:
   coolant until the steady state loses stability (:func:`stability_boundary`)
   and look at the eigenvalues there. A complex pair crossing the imaginary
   axis is a **Hopf** bifurcation (growing oscillations); a real eigenvalue
-  crossing zero, with several steady states, is thermal **ignition**.
+  crossing zero (``"real"``) is, where several steady states coexist,
+  thermal **ignition** to a hot one.
 
 :func:`literature_initiator` builds a clearly named non-default parameter set
 with an azo initiator of the kind polymer plants use (AIBN-like: a 10-hour
-half-life at 65 °C), for comparison.
+half-life at 65 °C), for comparison. It changes only the initiator: the rest
+of the kinetics and the input box stay the prototype's, so it is a hybrid for
+comparison at the grades, not a model of a real reactor.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from cstr.plant.model import (
     SECONDS_PER_HOUR,
     ReactorParameters,
     dilution_rate,
+    jacobian,
     rate_constants,
     steady_states,
 )
@@ -79,17 +86,22 @@ def radical_supply_sensitivity(temperature, initiator_feed, params: ReactorParam
 def instability_kind(initiator_feed, params: ReactorParameters = DEFAULT_PARAMETERS, step: float = 0.05) -> dict:
     """How the steady state at ``initiator_feed`` [kg/h] loses stability as the coolant rises.
 
-    Returns ``{"coolant_K", "temperature_K", "kind", "period_h", "steady_state_count"}``: the coolant and steady
-    temperature at the boundary, ``"hopf"`` when the eigenvalue that crosses is one of a complex pair, ``"ignition"``
-    when it is real, ``"none"`` when the steady state stays stable up to the coolant's upper bound (then the other
-    entries are NaN); ``period_h`` is the period ``2 pi / |Im lambda|`` of the crossing pair [h] and
-    ``steady_state_count`` the number of steady states just past the boundary (``step`` K above it).
+    Returns ``{"coolant_K", "temperature_K", "kind", "period_h", "steady_state_count"}``: the coolant and
+    steady temperature at the boundary; ``kind`` is ``"hopf"`` when the eigenvalue that crosses is one of a
+    complex pair, ``"real"`` when it is real (ignition, where ``steady_state_count`` > 1), ``"none"`` when the
+    steady state is stable over the whole coolant range (then the other entries are NaN); ``period_h`` is the
+    period ``2 pi / |Im lambda|`` of the crossing pair [h]; ``steady_state_count`` is the number of steady
+    states just past the boundary (``step`` K above it). A feed whose steady state is already unstable at the
+    coolant's lower bound reports that bound as ``coolant_K``.
     """
+    lowest = params.coolant_temperature_bounds[0]
     coolant, temperature = stability_boundary([initiator_feed], params)[0]
     if np.isnan(coolant):
-        return {"coolant_K": np.nan, "temperature_K": np.nan, "kind": "none", "period_h": np.nan,
-                "steady_state_count": 0}  # fmt: skip
-    from cstr.plant.model import jacobian
+        state = steady_states(initiator_feed, lowest, params)[0]
+        if np.linalg.eigvals(jacobian(state, [initiator_feed, lowest], params)).real.max() < 0.0:
+            return {"coolant_K": np.nan, "temperature_K": np.nan, "kind": "none", "period_h": np.nan,
+                    "steady_state_count": 0}  # fmt: skip
+        coolant, temperature, step = lowest, float(state[4]), 0.0  # unstable from the lower bound up
 
     past = min(coolant + step, params.coolant_temperature_bounds[1])
     roots = steady_states(initiator_feed, past, params)
@@ -99,7 +111,7 @@ def instability_kind(initiator_feed, params: ReactorParameters = DEFAULT_PARAMET
     return {
         "coolant_K": float(coolant),
         "temperature_K": float(temperature),
-        "kind": "hopf" if oscillatory else "ignition",
+        "kind": "hopf" if oscillatory else "real",
         "period_h": float(2.0 * np.pi / abs(crossing.imag) / SECONDS_PER_HOUR) if oscillatory else np.inf,
         "steady_state_count": len(roots),
     }
@@ -129,6 +141,10 @@ def reactor_audit(grades=GRADES, params: ReactorParameters = DEFAULT_PARAMETERS,
                 "initiator_half_life_h": half_life / SECONDS_PER_HOUR,
                 "initiator_half_life_years": half_life / SECONDS_PER_YEAR,
                 "initiator_decomposed_share": float(initiator_decomposed_share(grade.temperature, feed, params)),
+                "initiator_time_constant_h": float(
+                    1.0 / (rate_constants(grade.temperature, params)[0] + dilution_rate(feed, params))
+                )
+                / SECONDS_PER_HOUR,
                 "radical_supply_sensitivity_per_K": float(radical_supply_sensitivity(grade.temperature, feed, params)),
                 "monomer_conversion": float(state[3] / (state[0] + state[3])),
                 "residence_time_h": float(1.0 / dilution_rate(feed, params)) / SECONDS_PER_HOUR,

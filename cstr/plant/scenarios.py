@@ -62,7 +62,8 @@ class Grade:
 LOW_GRADE = Grade("low", polymer=40.0, temperature=340.0)
 HIGH_GRADE = Grade("high", polymer=80.0, temperature=350.0)
 GRADES = (LOW_GRADE, HIGH_GRADE)
-"""The two product grades of the paper's scenarios (their distance sets the reward's scales)."""
+"""The two product grades this book chose (chapter 1) for the paper's three scenario types (their distance sets the
+reward's scales); the paper's own grades are not known to us."""
 
 HOT_GRADE = Grade("hot", polymer=100.0, temperature=357.0)
 """The stress scenario's grade: 3 K below the limit, its steady coolant 1.6 K below the Hopf boundary."""
@@ -124,7 +125,8 @@ SCENARIOS = {
     ),
 }
 SCENARIO_NAMES = tuple(SCENARIOS)
-"""The paper's three scenarios by name, in the order of every table and figure."""
+"""The paper's three scenario types (startup, grade change down, grade change up; with this book's grades) by name,
+in the order of every table and figure."""
 
 STRESS_FEED_STEP = (50.0, 20.0)
 """The stress scenario's unmeasured feed-temperature step: +20 K from 50 h on (a preheater fault)."""

@@ -70,6 +70,14 @@ def test_a_feed_that_stays_stable_reports_none():
     assert instability_kind(0.0)["kind"] == "none"
 
 
+def test_a_feed_unstable_from_the_lowest_coolant_is_not_reported_stable():
+    azo = literature_initiator()  # with the prototype's feed box, far above the azo grades' milligrams per hour
+    boundary = instability_kind(0.00316, azo)
+    assert boundary["kind"] != "none" and boundary["coolant_K"] == azo.coolant_temperature_bounds[0]
+    state = steady_states(0.00316, boundary["coolant_K"], azo)[0]
+    assert np.linalg.eigvals(jacobian(state, [0.00316, boundary["coolant_K"]], azo)).real.max() > 0
+
+
 def test_radical_supply_sensitivity_is_the_arrhenius_slope_times_what_survives():
     k_d = lambda t: P.decomposition_prefactor * np.exp(-P.decomposition_activation / (P.gas_constant * t))  # noqa: E731
     feed = 1.0
