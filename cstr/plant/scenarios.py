@@ -146,6 +146,8 @@ ALL_SCENARIO_NAMES = SCENARIO_NAMES + STRESS_SCENARIO_NAMES
 
 
 def get_scenario(name: str) -> Scenario:
+    """The registered :class:`Scenario` called ``name`` (any of :data:`ALL_SCENARIO_NAMES`); a ``ValueError``
+    naming the choices otherwise."""
     try:
         return SCENARIOS[name]
     except KeyError:
