@@ -27,7 +27,7 @@ import numpy as np
 
 from cstr.envs import core
 from cstr.plant.model import DEFAULT_PARAMETERS, ReactorParameters
-from cstr.plant.scenarios import GRADES
+from cstr.plant.scenarios import SCENARIOS
 
 
 class ConstantInputs:
@@ -66,12 +66,19 @@ RECIPE_INFORMATION = ("true model",)
 """What :class:`SteadyInputs` needs beyond the observation: each grade's steady inputs, from the nominal model."""
 
 
+TARGET_GRADES = tuple(dict.fromkeys(scenario.target for scenario in SCENARIOS.values()))
+"""Every registered scenario's target grade (the stress scenario's hot grade included), once each."""
+
+
 class SteadyInputs:
-    """The recipe: the steady inputs of the grade whose setpoint the observation carries, held open loop."""
+    """The recipe: the steady inputs of the grade whose setpoint the observation carries, held open loop.
+
+    The grade is the one of ``grades`` nearest to the observed setpoint (default: every scenario's target).
+    """
 
     name = "steady-inputs"
 
-    def __init__(self, params: ReactorParameters = DEFAULT_PARAMETERS, grades=GRADES):
+    def __init__(self, params: ReactorParameters = DEFAULT_PARAMETERS, grades=TARGET_GRADES):
         self.setpoints = np.array([grade.setpoint for grade in grades], dtype=np.float64)
         self.inputs = np.array([grade.steady_inputs(params) for grade in grades], dtype=np.float64)
         self.scales = np.array([core.POLYMER_SCALE, core.TEMPERATURE_SCALE])

@@ -192,6 +192,23 @@ def check_feed_temperature_step(feed_temperature_step) -> tuple[float, float] | 
     return time_h, change
 
 
+def scenario_feed_step(scenario, feed_temperature_step) -> tuple[float, float] | None:
+    """The feed-temperature step an environment runs: ``None`` takes the scenario's own (if it has one),
+    ``False`` runs without any, and a step ``(t_h, dT_K)`` is used as given. A step given for a scenario that has
+    its own is refused (``ValueError``): two steps would not be what either caller meant."""
+    if feed_temperature_step is False:
+        return None
+    if feed_temperature_step is None:
+        return check_feed_temperature_step(scenario.feed_temperature_step)
+    if scenario.feed_temperature_step is not None:
+        raise ValueError(
+            f"the {scenario.name!r} scenario has its own feed-temperature step {scenario.feed_temperature_step}; "
+            f"got another, {feed_temperature_step!r}. Pass feed_temperature_step=False to run it without its step, "
+            "or None to keep it"
+        )
+    return check_feed_temperature_step(feed_temperature_step)
+
+
 def disturbed_parameters(params: ReactorParameters, feed_temperature_step) -> ReactorParameters:
     """The plant after the feed-temperature step (``params`` if there is none)."""
     if feed_temperature_step is None:

@@ -127,8 +127,10 @@ class PolymerCSTREnv(gym.Env):
       "propagation_prefactor": 1.2}``; controllers keep the nominal model.
     * ``feed_temperature_step``: ``(t_h, dT_K)``: the feed temperature
       changes by ``dT_K`` for every interval that starts at or after
-      ``t_h`` hours (an unmeasured disturbance). Default: the scenario's own
-      (``stress`` has one; the paper's three have none).
+      ``t_h`` hours (an unmeasured disturbance). Default ``None``: the
+      scenario's own (``stress`` has one; the paper's three have none);
+      ``False``: none at all. A step given for ``stress`` is refused, since
+      the scenario already has one.
 
     ``info`` holds ``state`` (the five physical states by name: ``monomer``,
     ``initiator`` kg/m3, ``radicals`` mol/m3, ``polymer`` kg/m3,
@@ -167,9 +169,7 @@ class PolymerCSTREnv(gym.Env):
         self.scenario = get_scenario(scenario)
         self.params = core.plant_parameters(params, parameter_factors)
         self.measurement_noise = core.check_measurement_noise(measurement_noise)
-        if feed_temperature_step is None:  # the scenario's own disturbance, if it has one
-            feed_temperature_step = self.scenario.feed_temperature_step
-        self.feed_temperature_step = core.check_feed_temperature_step(feed_temperature_step)
+        self.feed_temperature_step = core.scenario_feed_step(self.scenario, feed_temperature_step)
         self._disturbed_params = core.disturbed_parameters(self.params, self.feed_temperature_step)
         params = self.params
         self.horizon = int(horizon)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cstr.envs import core
 from cstr.envs.vector import PolymerCSTRVectorEnv
 from cstr.plant.scenarios import CONTROL_INTERVAL, TEMPERATURE_LIMIT
 from cstr.plant.simulate import IntegrationError, integrate_interval, relative_error
@@ -19,7 +20,8 @@ def reference_agreement(
     same actions, drawn uniformly from the action box (``action_seed``); the
     reference trajectories are integrated on their own with
     :func:`cstr.plant.simulate.integrate_interval`, a different method, so their
-    errors accumulate independently. Returns the worst relative error
+    errors accumulate independently; a scenario's feed-temperature step is
+    applied to the reference too, from the same interval. Returns the worst relative error
     (:func:`cstr.plant.simulate.relative_error`) between the physical states over
     every step both ran; steps after an episode ends are not compared.
     """
@@ -31,13 +33,17 @@ def reference_agreement(
     running = np.ones(num_envs, dtype=bool)
     worst = 0.0
     try:
-        for _ in range(steps):
+        for step in range(steps):
+            disturbed = bool(core.step_is_disturbed(step, CONTROL_INTERVAL, vector.feed_temperature_step))
+            plant = (
+                core.disturbed_parameters(vector.params, vector.feed_temperature_step) if disturbed else vector.params
+            )
             actions = rng.uniform(space.low, space.high, size=(num_envs, 2))
             _, _, terminated, truncated, _ = vector.step(actions)
             batch_states = vector.states
             for i in np.flatnonzero(running):
                 try:
-                    reference[i] = integrate_interval(reference[i], actions[i], CONTROL_INTERVAL)
+                    reference[i] = integrate_interval(reference[i], actions[i], CONTROL_INTERVAL, plant)
                 except IntegrationError:
                     running[i] = False
                     continue

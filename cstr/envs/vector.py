@@ -62,9 +62,7 @@ class PolymerCSTRVectorEnv(VectorEnv):
         self.scenario = get_scenario(scenario)
         self.params = core.plant_parameters(params, parameter_factors)
         self.measurement_noise = core.check_measurement_noise(measurement_noise)
-        if feed_temperature_step is None:  # the scenario's own disturbance, if it has one
-            feed_temperature_step = self.scenario.feed_temperature_step
-        self.feed_temperature_step = core.check_feed_temperature_step(feed_temperature_step)
+        self.feed_temperature_step = core.scenario_feed_step(self.scenario, feed_temperature_step)
         self._disturbed_params = core.disturbed_parameters(self.params, self.feed_temperature_step)
         params = self.params
         self.horizon = int(horizon if horizon is not None else max_episode_steps)

@@ -157,7 +157,8 @@ def robust_reward_table(robustness: dict, scenarios=None, metric: str = "mean_to
     return pd.DataFrame(
         {
             case: {
-                name: np.mean([_entry(spec, s, name)[metric] for s in scenarios]) for name in robustness["controllers"]
+                name: np.mean([_entry(spec, s, name).get(metric, np.nan) for s in scenarios])
+                for name in robustness["controllers"]
             }
             for case, spec in robustness["cases"].items()
         }
@@ -185,7 +186,10 @@ def robust_scenario_table(robustness: dict, scenarios=None, metric: str = "mean_
     return pd.concat(
         {
             case: pd.DataFrame(
-                {s: {name: _entry(spec, s, name)[metric] for name in robustness["controllers"]} for s in scenarios}
+                {
+                    s: {name: _entry(spec, s, name).get(metric, np.nan) for name in robustness["controllers"]}
+                    for s in scenarios
+                }
             )
             for case, spec in robustness["cases"].items()
         }

@@ -369,8 +369,9 @@ def claim_stable(results: Results, scenarios=None) -> dict:
     episode).
     """
     violations, early, episodes = {}, {}, {}
-    compared = _compared(results)
     scenarios = results.scenarios if scenarios is None else list(scenarios)
+    present = results.evaluation["controllers"]
+    compared = [name for name in _compared(results) if all(sc in present[name] for sc in scenarios)]
     for name in compared:
         eps = [e for sc in scenarios for e in results.episodes_of(name, sc, "pooled")]
         violations[name] = int(sum(bool(e["safety_violation"]) for e in eps))
@@ -396,13 +397,16 @@ def safety_table(results: Results, scenarios=None, names=None, seed="chosen") ->
     if any crossed) and ``median_margin``; ``hours_near_limit`` (mean hours within
     :data:`cstr.experiments.evaluation.NEAR_LIMIT_BAND` of the limit) with its bootstrap interval; ``episodes``.
     ``scenarios`` default to the stress scenarios, ``names`` to every controller evaluated; ``seed`` as in
-    :meth:`Results.episodes_of`. Records stored before the safety metrics existed give NaN margins.
+    :meth:`Results.episodes_of`. Records stored before the safety metrics existed give NaN margins; a controller
+    not evaluated in a scenario has no row there.
     """
     scenarios = results.stress_scenarios if scenarios is None else list(scenarios)
     names = results.controllers if names is None else list(names)
     rows = []
     for scenario in scenarios:
         for name in names:
+            if scenario not in results.evaluation["controllers"][name]:
+                continue  # not evaluated there (merged in later, or a stress scenario added since)
             episodes = results.episodes_of(name, scenario, seed)
             rewards = np.array([e["total_reward"] for e in episodes], dtype=float)
             margins = np.array([e.get("limit_margin", np.nan) for e in episodes], dtype=float)

@@ -66,7 +66,8 @@ GRADES = (LOW_GRADE, HIGH_GRADE)
 reward's scales); the paper's own grades are not known to us."""
 
 HOT_GRADE = Grade("hot", polymer=100.0, temperature=357.0)
-"""The stress scenario's grade: 3 K below the limit, its steady coolant 1.6 K below the Hopf boundary."""
+"""The stress scenario's grade: 3 K below the limit, its steady coolant 1.6 K below the coolant's upper bound
+(its steady state is stable: a crossing is an overshoot past the limit, not runaway)."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import pytest
 from cstr.control.baselines import ConstantInputs, HoldPreviousInputs, SteadyInputs
 from cstr.control.rollout import rollout
 from cstr.envs.core import action_space
+from cstr.envs.polymer_cstr import PolymerCSTREnv
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES, get_scenario
 
 
 def test_constant_inputs_default_to_the_box_centre_and_refuse_bad_inputs():
@@ -51,3 +53,10 @@ def test_random_inputs_are_uniform_in_the_box_and_decided_by_each_episodes_seed(
     many = RandomInputs(seed=5).act(np.zeros((2000, 6)))
     assert np.all(many >= space.low) and np.all(many <= space.high)
     assert np.allclose(many.mean(axis=0), (space.low + space.high) / 2, rtol=0.05)
+
+
+@pytest.mark.parametrize("scenario", ALL_SCENARIO_NAMES)
+def test_the_recipe_is_the_target_grades_steady_inputs_in_every_scenario(scenario):
+    env = PolymerCSTREnv(scenario)
+    obs, _ = env.reset(seed=3)
+    np.testing.assert_array_equal(SteadyInputs().act(obs), get_scenario(scenario).target.steady_inputs())

@@ -333,11 +333,19 @@ def test_the_stress_scenario_brings_its_own_unmeasured_feed_step():
     for scenario in SCENARIO_NAMES:  # the paper's three are undisturbed unless asked
         assert make(scenario).unwrapped.feed_temperature_step is None
     stepped = PolymerCSTREnv("stress")
-    never = PolymerCSTREnv("stress", feed_temperature_step=(1000.0, 0.0))  # an explicit step replaces the scenario's
+    never = PolymerCSTREnv("stress", feed_temperature_step=False)  # the same scenario without its step
+    assert never.feed_temperature_step is None
+    with pytest.raises(ValueError, match="has its own feed-temperature step"):
+        PolymerCSTREnv("stress", feed_temperature_step=(20.0, 5.0))  # two steps: refused, not silently replaced
+    assert PolymerCSTREnv("grade_up", feed_temperature_step=(20.0, 5.0)).feed_temperature_step == (20.0, 5.0)
     temperatures = []
     for env in (stepped, never):
         env.reset(seed=7)
-        run = [env.step(np.array([0.6, 347.0]))[4]["state"]["temperature"] for _ in range(120)]
+        run = []
+        for _ in range(120):  # a cool jacket: the episode must run past the step without ending
+            _, _, terminated, truncated, info = env.step(np.array([0.6, 335.0]))
+            assert not (terminated or truncated)
+            run.append(info["state"]["temperature"])
         temperatures.append(np.array(run))
     step_index = int(STRESS_FEED_STEP[0] / 0.5)  # the first interval that starts at 50 h
     np.testing.assert_array_equal(temperatures[0][:step_index], temperatures[1][:step_index])

@@ -165,6 +165,12 @@ def test_stress_scenarios_are_kept_apart_and_tabled_for_safety(root):
     assert table.loc[("stress", "iql+"), "crossings"] == 0 and table.loc[("stress", "iql+"), "smallest_margin"] == 2.0
     assert table.loc[("stress", "pi"), "hours_near_limit"] == pytest.approx(0.75)
     stress_claim = R.claim_stable(results, results.stress_scenarios)
+    del data["controllers"]["bc"]["stress"]  # a controller not evaluated there: no row, not a KeyError
+    write_json(root / R.EVALUATION_FILE, data)
+    update_manifest(root, [R.EVALUATION_FILE])
+    partial = R.load_results(root)
+    assert "bc" not in R.safety_table(partial).index.get_level_values("controller")
+    assert "bc" not in R.claim_stable(partial, partial.stress_scenarios)["violations"]
     assert stress_claim["violations"]["iql"] == 2 and stress_claim["violations"]["iql+"] == 0  # two seeds pooled
     assert R.claim_stable(results)["violations"]["iql"] == 0  # the paper's scenarios alone
 
