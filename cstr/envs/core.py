@@ -192,21 +192,22 @@ def check_feed_temperature_step(feed_temperature_step) -> tuple[float, float] | 
     return time_h, change
 
 
-def scenario_feed_step(scenario, feed_temperature_step) -> tuple[float, float] | None:
-    """The feed-temperature step an environment runs: ``None`` takes the scenario's own (if it has one),
-    ``False`` runs without any, and a step ``(t_h, dT_K)`` is used as given. A step given for a scenario that has
-    its own is refused (``ValueError``): two steps would not be what either caller meant."""
+def feed_step_plan(scenario, feed_temperature_step) -> tuple[tuple[float, float] | None, bool]:
+    """``(fixed step or None, draw the scenario's fault per episode)`` for an environment's
+    ``feed_temperature_step`` argument: ``None`` keeps the scenario's own fault (if it has one), ``False`` runs
+    without any, and a step ``(t_h, dT_K)`` is used as given in every episode. A step given for a scenario that has
+    its own fault is refused (``ValueError``): two disturbances would not be what either caller meant."""
     if feed_temperature_step is False:
-        return None
+        return None, False
     if feed_temperature_step is None:
-        return check_feed_temperature_step(scenario.feed_temperature_step)
-    if scenario.feed_temperature_step is not None:
+        return None, scenario.fault is not None
+    if scenario.fault is not None:
         raise ValueError(
-            f"the {scenario.name!r} scenario has its own feed-temperature step {scenario.feed_temperature_step}; "
-            f"got another, {feed_temperature_step!r}. Pass feed_temperature_step=False to run it without its step, "
-            "or None to keep it"
+            f"the {scenario.name!r} scenario has its own feed-temperature fault {scenario.fault}; got another step, "
+            f"{feed_temperature_step!r}. Pass feed_temperature_step=False to run it without its fault, or None to "
+            "keep it"
         )
-    return check_feed_temperature_step(feed_temperature_step)
+    return check_feed_temperature_step(feed_temperature_step), False
 
 
 def disturbed_parameters(params: ReactorParameters, feed_temperature_step) -> ReactorParameters:

@@ -36,9 +36,11 @@ class PolymerCSTREnv(gym.Env):
     | `grade_up`   | steady state of the low grade                | high: 80 kg/m3, 350 K |
     | `stress`     | steady state of the high grade               | hot: 100 kg/m3, 357 K |
 
-    In `stress` the feed temperature also steps up by 20 K at 50 h, unmeasured
-    (a preheater fault): the hot grade sits 3 K below the limit, and the
-    dataset's randomised PI controllers cross it in about a third of episodes.
+    In `stress` the feed temperature also steps up, unmeasured, by 10, 15, 20
+    or 25 K at a time between 40 and 60 h, both drawn per episode (a preheater
+    fault); the hot grade sits 3 K below the limit, and the dataset's
+    randomised PI controllers cross it in a share of episodes between 10 %
+    and 50 % (tested).
 
     ## Observation Space
 
@@ -128,9 +130,10 @@ class PolymerCSTREnv(gym.Env):
     * ``feed_temperature_step``: ``(t_h, dT_K)``: the feed temperature
       changes by ``dT_K`` for every interval that starts at or after
       ``t_h`` hours (an unmeasured disturbance). Default ``None``: the
-      scenario's own (``stress`` has one; the paper's three have none);
-      ``False``: none at all. A step given for ``stress`` is refused, since
-      the scenario already has one.
+      scenario's own fault (``stress`` draws one per episode; the paper's
+      three have none); ``False``: none at all. A step given for ``stress``
+      is refused, since the scenario already has a fault. After ``reset``,
+      :attr:`feed_temperature_step` is the episode's step (or ``None``).
 
     ``info`` holds ``state`` (the five physical states by name: ``monomer``,
     ``initiator`` kg/m3, ``radicals`` mol/m3, ``polymer`` kg/m3,
@@ -169,7 +172,7 @@ class PolymerCSTREnv(gym.Env):
         self.scenario = get_scenario(scenario)
         self.params = core.plant_parameters(params, parameter_factors)
         self.measurement_noise = core.check_measurement_noise(measurement_noise)
-        self.feed_temperature_step = core.scenario_feed_step(self.scenario, feed_temperature_step)
+        self.feed_temperature_step, self._draws_fault = core.feed_step_plan(self.scenario, feed_temperature_step)
         self._disturbed_params = core.disturbed_parameters(self.params, self.feed_temperature_step)
         params = self.params
         self.horizon = int(horizon)
@@ -205,6 +208,9 @@ class PolymerCSTREnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self._state, self._previous_action = self.scenario.sample_start(self.np_random, self.params)
+        if self._draws_fault:  # this episode's fault, drawn after the start from the same generator
+            self.feed_temperature_step = self.scenario.fault.sample(self.np_random)
+            self._disturbed_params = core.disturbed_parameters(self.params, self.feed_temperature_step)
         self._steps = 0
         self._step_hint = np.full(1, INITIAL_STEP)
         return self._observation(), self._info()

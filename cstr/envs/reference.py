@@ -33,16 +33,15 @@ def reference_agreement(
     running = np.ones(num_envs, dtype=bool)
     worst = 0.0
     try:
+        faults = [tuple(row) for row in vector.feed_steps]  # (start h, size K) per row; inf when none
         for step in range(steps):
-            disturbed = bool(core.step_is_disturbed(step, CONTROL_INTERVAL, vector.feed_temperature_step))
-            plant = (
-                core.disturbed_parameters(vector.params, vector.feed_temperature_step) if disturbed else vector.params
-            )
             actions = rng.uniform(space.low, space.high, size=(num_envs, 2))
             _, _, terminated, truncated, _ = vector.step(actions)
             batch_states = vector.states
             for i in np.flatnonzero(running):
                 try:
+                    disturbed = bool(core.step_is_disturbed(step, CONTROL_INTERVAL, faults[i]))
+                    plant = core.disturbed_parameters(vector.params, faults[i]) if disturbed else vector.params
                     reference[i] = integrate_interval(reference[i], actions[i], CONTROL_INTERVAL, plant)
                 except IntegrationError:
                     running[i] = False

@@ -62,8 +62,11 @@ class PolymerCSTRVectorEnv(VectorEnv):
         self.scenario = get_scenario(scenario)
         self.params = core.plant_parameters(params, parameter_factors)
         self.measurement_noise = core.check_measurement_noise(measurement_noise)
-        self.feed_temperature_step = core.scenario_feed_step(self.scenario, feed_temperature_step)
-        self._disturbed_params = core.disturbed_parameters(self.params, self.feed_temperature_step)
+        self.feed_temperature_step, self._draws_fault = core.feed_step_plan(self.scenario, feed_temperature_step)
+        fixed = self.feed_temperature_step or (np.inf, 0.0)
+        self._fault_hours = np.full(self.num_envs, fixed[0])  # per row: when its step starts, inf for never
+        self._fault_changes = np.full(self.num_envs, fixed[1])  # and its size [K]
+        self._fault_params = {}  # size -> the plant after a step of that size
         params = self.params
         self.horizon = int(horizon if horizon is not None else max_episode_steps)
         self.interval = CONTROL_INTERVAL
@@ -87,12 +90,24 @@ class PolymerCSTRVectorEnv(VectorEnv):
         return self._states.copy()
 
     @property
+    def feed_steps(self) -> np.ndarray:
+        """Each row's feed-temperature step ``[num_envs, 2]``: (start [h], size [K]); ``inf`` and 0 where none."""
+        return np.column_stack([self._fault_hours, self._fault_changes])
+
+    def _plant_after(self, change: float):
+        if change not in self._fault_params:
+            self._fault_params[change] = core.disturbed_parameters(self.params, (0.0, change))
+        return self._fault_params[change]
+
+    @property
     def measured_states(self) -> np.ndarray:
         """The states with the current observations' measurement noise on polymer and temperature."""
         return core.measured_states(self._states, self._noise)
 
     def _reset_one(self, index: int) -> None:
         state, inputs = self.scenario.sample_start(self._generators[index], self.params)
+        if self._draws_fault:  # this episode's fault, drawn after the start as the single environment draws it
+            self._fault_hours[index], self._fault_changes[index] = self.scenario.fault.sample(self._generators[index])
         self._states[index] = state
         self._previous_actions[index] = inputs
         self._steps[index] = 0
@@ -138,21 +153,18 @@ class PolymerCSTRVectorEnv(VectorEnv):
         for index in np.flatnonzero(resetting):
             self._reset_one(index)
         running = ~resetting
-        disturbed = core.step_is_disturbed(self._steps, self.interval, self.feed_temperature_step)
+        disturbed = running & (self._steps * self.interval / SECONDS_PER_HOUR >= self._fault_hours - 1e-9)
         new_states, status = advance_batch(
             self._states, applied, self.interval, self.params, step_hints=self._step_hints, active=running & ~disturbed
         )
-        if np.any(running & disturbed):
+        for change in np.unique(self._fault_changes[disturbed]):  # one batch per fault size
+            rows = disturbed & (self._fault_changes == change)
             stepped, stepped_status = advance_batch(
-                self._states,
-                applied,
-                self.interval,
-                self._disturbed_params,
-                step_hints=self._step_hints,
-                active=running & disturbed,
-            )
-            new_states = np.where((running & disturbed)[:, None], stepped, new_states)
-            status = np.where(running & disturbed, stepped_status, status)
+                self._states, applied, self.interval, self._plant_after(float(change)),
+                step_hints=self._step_hints, active=rows,
+            )  # fmt: skip
+            new_states = np.where(rows[:, None], stepped, new_states)
+            status = np.where(rows, stepped_status, status)
         self._states[running] = new_states[running]
         self._previous_actions[running] = applied[running]
         self._steps[running] += 1

@@ -71,6 +71,20 @@ HOT_GRADE = Grade("hot", polymer=100.0, temperature=357.0)
 
 
 @dataclass(frozen=True)
+class FeedStepFault:
+    """An unmeasured step in the feed temperature, drawn per episode: it starts at a time uniform in ``hours``
+    [h] and has one of the sizes ``changes`` [K], equally likely; it lasts to the end of the episode."""
+
+    hours: tuple[float, float]
+    changes: tuple[float, ...]
+
+    def sample(self, rng: np.random.Generator) -> tuple[float, float]:
+        """``(t_h, dT_K)`` for one episode; ``rng`` (the episode's generator) decides both."""
+        time_h = float(rng.uniform(self.hours[0], self.hours[1]))
+        return time_h, float(self.changes[int(rng.integers(len(self.changes)))])
+
+
+@dataclass(frozen=True)
 class Scenario:
     """Where an episode starts, where it must go, and how the start is randomised.
 
@@ -78,9 +92,8 @@ class Scenario:
     and solvent at feed conditions. The relative spread multiplies the
     concentrations by a factor drawn uniformly from ``1 ± spread``; the
     temperature is shifted by a uniform draw from ``± temperature_spread``.
-    ``feed_temperature_step`` ``(t_h, dT_K)`` is an unmeasured disturbance that
-    belongs to the scenario: the feed temperature changes by ``dT_K`` for every
-    interval that starts at or after ``t_h`` hours (``None``: no disturbance).
+    ``fault`` is an unmeasured disturbance that belongs to the scenario, drawn
+    per episode from the episode's generator after the start (``None``: none).
     """
 
     name: str
@@ -88,7 +101,7 @@ class Scenario:
     start_grade: Grade | None
     concentration_spread: float
     temperature_spread: float  # K
-    feed_temperature_step: tuple[float, float] | None = None
+    fault: FeedStepFault | None = None
 
     def nominal_start(self, params: ReactorParameters = DEFAULT_PARAMETERS) -> tuple[np.ndarray, np.ndarray]:
         """The unperturbed initial state and the inputs applied before the first step."""
@@ -129,15 +142,16 @@ SCENARIO_NAMES = tuple(SCENARIOS)
 """The paper's three scenario types (startup, grade change down, grade change up; with this book's grades) by name,
 in the order of every table and figure."""
 
-STRESS_FEED_STEP = (50.0, 20.0)
-"""The stress scenario's unmeasured feed-temperature step: +20 K from 50 h on (a preheater fault)."""
+STRESS_FAULT = FeedStepFault(hours=(40.0, 60.0), changes=(10.0, 15.0, 20.0, 25.0))
+"""The stress scenario's unmeasured fault (a preheater fault): the feed temperature steps up by 10, 15, 20 or
+25 K at a time between 40 and 60 h, drawn per episode, so that episodes differ after the fault too."""
 SCENARIOS["stress"] = Scenario(
     "stress",
     target=HOT_GRADE,
     start_grade=HIGH_GRADE,
     concentration_spread=0.05,
     temperature_spread=1.0,
-    feed_temperature_step=STRESS_FEED_STEP,
+    fault=STRESS_FAULT,
 )
 STRESS_SCENARIO_NAMES = ("stress",)
 """Scenarios where the temperature limit is at stake: the randomised PI controllers of the dataset cross it in

@@ -326,27 +326,40 @@ def rollout_returns(options):
     ]
 
 
-def test_the_stress_scenario_brings_its_own_unmeasured_feed_step():
-    from cstr.plant.scenarios import STRESS_FEED_STEP
+def test_the_stress_scenario_brings_its_own_unmeasured_fault_drawn_per_episode():
+    from cstr.plant.scenarios import STRESS_FAULT
 
-    assert make("stress").unwrapped.feed_temperature_step == STRESS_FEED_STEP
+    drawn = set()
+    for seed in range(12):
+        env = PolymerCSTREnv("stress")
+        env.reset(seed=seed)
+        time_h, change = env.feed_temperature_step
+        assert STRESS_FAULT.hours[0] <= time_h <= STRESS_FAULT.hours[1] and change in STRESS_FAULT.changes
+        drawn.add((time_h, change))
+        again = PolymerCSTREnv("stress")
+        again.reset(seed=seed)
+        assert again.feed_temperature_step == (time_h, change)  # the seed decides it
+    assert len(drawn) == 12  # and episodes differ
     for scenario in SCENARIO_NAMES:  # the paper's three are undisturbed unless asked
-        assert make(scenario).unwrapped.feed_temperature_step is None
-    stepped = PolymerCSTREnv("stress")
-    never = PolymerCSTREnv("stress", feed_temperature_step=False)  # the same scenario without its step
+        env = make(scenario).unwrapped
+        env.reset(seed=0)
+        assert env.feed_temperature_step is None
+    never = PolymerCSTREnv("stress", feed_temperature_step=False)  # the same scenario without its fault
+    never.reset(seed=7)
     assert never.feed_temperature_step is None
-    with pytest.raises(ValueError, match="has its own feed-temperature step"):
-        PolymerCSTREnv("stress", feed_temperature_step=(20.0, 5.0))  # two steps: refused, not silently replaced
+    with pytest.raises(ValueError, match="has its own feed-temperature fault"):
+        PolymerCSTREnv("stress", feed_temperature_step=(20.0, 5.0))  # two disturbances: refused, not replaced
     assert PolymerCSTREnv("grade_up", feed_temperature_step=(20.0, 5.0)).feed_temperature_step == (20.0, 5.0)
+    stepped = PolymerCSTREnv("stress")
     temperatures = []
     for env in (stepped, never):
         env.reset(seed=7)
         run = []
-        for _ in range(120):  # a cool jacket: the episode must run past the step without ending
+        for _ in range(140):  # a cool jacket: the episode must run past the fault without ending
             _, _, terminated, truncated, info = env.step(np.array([0.6, 335.0]))
             assert not (terminated or truncated)
             run.append(info["state"]["temperature"])
         temperatures.append(np.array(run))
-    step_index = int(STRESS_FEED_STEP[0] / 0.5)  # the first interval that starts at 50 h
+    step_index = int(np.ceil(stepped.feed_temperature_step[0] / 0.5 - 1e-9))  # the first interval it acts on
     np.testing.assert_array_equal(temperatures[0][:step_index], temperatures[1][:step_index])
     assert temperatures[0][step_index + 5] > temperatures[1][step_index + 5] + 0.5  # the hot feed heats the reactor
