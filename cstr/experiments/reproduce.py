@@ -141,6 +141,11 @@ def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dic
         "controllers": {},
     }
     trajectories = {}
+    # the stored trajectory of a learned controller is its canonical seed's, the one chapter 7 draws beside it
+    canonical = {}
+    for name in TRAINED_NAMES:
+        chosen = chosen_training_seed(name.partition("+")[0], root)
+        canonical[name] = chosen if chosen in seeds else seeds[0]
     jobs = [(name, None) for name in FIXED_NAMES] + [(name, s) for name in TRAINED_NAMES for s in seeds]
     for name, seed in jobs:
         entry = results["controllers"].setdefault(name, {})
@@ -149,7 +154,7 @@ def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dic
             evaluation = evaluate(controller, scenario, episodes, EVALUATION_SEED_START, name=name)
             key = "all" if seed is None else f"seed{seed}"
             entry.setdefault(scenario, {})[key] = evaluation.to_record()
-            if seed in (None, seeds[0]):
+            if seed is None or seed == canonical[name]:
                 rollout = evaluation.rollout
                 length = int(rollout["lengths"][0])
                 trajectories[f"{name}/{scenario}/states"] = rollout["next_states"][0, :length]

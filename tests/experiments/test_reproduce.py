@@ -54,3 +54,11 @@ def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
     assert record["controller"] == "bc" and record["scenario"] == "startup"
     episode = record["episodes"][0]
     assert np.isfinite(episode["total_reward"]) and "steady_state_offset" in episode
+    # the stored trajectory of a learned controller is its canonical seed's first episode
+    chosen = selection["chosen_seed"]
+    with np.load(tmp_path / "results" / "trajectories.npz") as stored:
+        states = stored["iql+/grade_up/states"]
+    first = results["controllers"]["iql+"]["grade_up"][f"seed{chosen}"]["episodes"][0]
+    assert states.shape[0] == first["length"]
+    assert np.isclose(np.max(states[:, 4]), first["peak_temperature"], rtol=1e-9, atol=0.0)
+    assert "stress" in results["controllers"]["iql+"]  # the stress scenario is evaluated too
