@@ -133,7 +133,7 @@ class PolymerCSTREnv(gym.Env):
       scenario's own fault (``stress`` draws one per episode; the paper's
       three have none); ``False``: none at all. A step given for ``stress``
       is refused, since the scenario already has a fault. After ``reset``,
-      :attr:`feed_temperature_step` is the episode's step (or ``None``).
+      ``feed_temperature_step`` is the episode's step (or ``None``).
 
     ``info`` holds ``state`` (the five physical states by name: ``monomer``,
     ``initiator`` kg/m3, ``radicals`` mol/m3, ``polymer`` kg/m3,
