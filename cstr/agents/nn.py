@@ -64,6 +64,11 @@ def mlp(inputs: int, outputs: int, hidden: tuple[int, ...], activation=nn.ReLU) 
     return nn.Sequential(*layers)
 
 
+def to_unit_box(actions: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Physical actions in the box ``[low, high]`` mapped to ``[-1, 1]``, the scale every network reads them at."""
+    return 2.0 * (actions - low) / (high - low) - 1.0
+
+
 def register_float_buffers(module: nn.Module, **values) -> None:
     """Register each keyword as a float32 buffer of ``module`` (saved in its state dict, never trained)."""
     for name, value in values.items():
@@ -90,7 +95,7 @@ class Normaliser(nn.Module):
         return (obs - self.observation_mean) / self.observation_std
 
     def to_unit(self, actions: torch.Tensor) -> torch.Tensor:
-        return 2.0 * (actions - self.action_low) / (self.action_high - self.action_low) - 1.0
+        return to_unit_box(actions, self.action_low, self.action_high)
 
     def from_unit(self, unit: torch.Tensor) -> torch.Tensor:
         return self.action_low + (unit + 1.0) * 0.5 * (self.action_high - self.action_low)

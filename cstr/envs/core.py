@@ -218,7 +218,11 @@ def disturbed_parameters(params: ReactorParameters, feed_temperature_step) -> Re
 
 
 def step_is_disturbed(steps, interval: float, feed_temperature_step) -> np.ndarray:
-    """Whether the interval that starts after ``steps`` steps runs with the stepped feed temperature."""
+    """Whether the interval that starts after ``steps`` steps runs with the stepped feed temperature.
+
+    ``feed_temperature_step`` is ``(t_h, dT_K)``; ``t_h`` may be an array of start times, one per row of
+    ``steps`` (``inf`` for a row without a step).
+    """
     steps = np.asarray(steps)
     if feed_temperature_step is None:
         return np.zeros(steps.shape, dtype=bool)

@@ -153,7 +153,7 @@ class PolymerCSTRVectorEnv(VectorEnv):
         for index in np.flatnonzero(resetting):
             self._reset_one(index)
         running = ~resetting
-        disturbed = running & (self._steps * self.interval / SECONDS_PER_HOUR >= self._fault_hours - 1e-9)
+        disturbed = running & core.step_is_disturbed(self._steps, self.interval, (self._fault_hours, None))
         new_states, status = advance_batch(
             self._states, applied, self.interval, self.params, step_hints=self._step_hints, active=running & ~disturbed
         )

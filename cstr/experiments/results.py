@@ -30,7 +30,7 @@ import pandas as pd
 from cstr.agents.weights import selection_file
 from cstr.experiments.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Evaluation, bootstrap_ci
 from cstr.experiments.registry import COMPARED_NAMES, CONTROLLER_NAMES, FIXED_NAMES, LEARNED_NAMES, PI_NAMES
-from cstr.plant.scenarios import SCENARIO_NAMES, STRESS_SCENARIO_NAMES
+from cstr.plant.scenarios import HOURS_PER_STEP, SCENARIO_NAMES, STRESS_SCENARIO_NAMES
 from cstr.storage import data_root, read_manifest, verify_files
 
 EVALUATION_FILE = "results/evaluation.json"
@@ -117,17 +117,22 @@ class Results:
         present = self.evaluation["controllers"]
         return [n for n in CONTROLLER_NAMES if n in present] + sorted(set(present) - set(CONTROLLER_NAMES))
 
+    def evaluated(self, name: str, scenario: str) -> bool:
+        """Whether ``name`` was evaluated in ``scenario`` (a controller merged in later may lack one)."""
+        return scenario in self.evaluation["controllers"][name]
+
+    def _evaluated_of(self, scenarios) -> list[str]:
+        return [s for s in scenarios if any(self.evaluated(n, s) for n in self.controllers)]
+
     @property
     def scenarios(self) -> list[str]:
         """The paper's scenarios that were evaluated (the stress scenarios are in :attr:`stress_scenarios`)."""
-        present = set().union(*(self.evaluation["controllers"][n] for n in self.controllers))
-        return [s for s in SCENARIO_NAMES if s in present]
+        return self._evaluated_of(SCENARIO_NAMES)
 
     @property
     def stress_scenarios(self) -> list[str]:
         """The stress scenarios (:data:`cstr.plant.scenarios.STRESS_SCENARIO_NAMES`) that were evaluated."""
-        present = set().union(*(self.evaluation["controllers"][n] for n in self.controllers))
-        return [s for s in STRESS_SCENARIO_NAMES if s in present]
+        return self._evaluated_of(STRESS_SCENARIO_NAMES)
 
     def chosen_seed(self, name: str) -> int:
         """The training seed shipped as the canonical ``name`` (``bc+`` and ``bc+full-state`` follow ``bc``,
@@ -370,8 +375,7 @@ def claim_stable(results: Results, scenarios=None) -> dict:
     """
     violations, early, episodes = {}, {}, {}
     scenarios = results.scenarios if scenarios is None else list(scenarios)
-    present = results.evaluation["controllers"]
-    compared = [name for name in _compared(results) if all(sc in present[name] for sc in scenarios)]
+    compared = [name for name in _compared(results) if all(results.evaluated(name, sc) for sc in scenarios)]
     for name in compared:
         eps = [e for sc in scenarios for e in results.episodes_of(name, sc, "pooled")]
         violations[name] = int(sum(bool(e["safety_violation"]) for e in eps))
@@ -389,8 +393,35 @@ def claim_stable(results: Results, scenarios=None) -> dict:
     }
 
 
+def safety_summary(episodes: list[dict]) -> dict:
+    """One row of :func:`safety_table` from per-episode metric dicts (stored records or a fresh
+    :class:`cstr.experiments.evaluation.Evaluation`'s ``episodes``)."""
+    rewards = np.array([e["total_reward"] for e in episodes], dtype=float)
+    margins = np.array([e.get("limit_margin", np.nan) for e in episodes], dtype=float)
+    near = np.array([e.get("hours_near_limit", np.nan) for e in episodes], dtype=float)
+    low, high = bootstrap_ci(rewards)
+    near_low, near_high = bootstrap_ci(near) if np.all(np.isfinite(near)) else (np.nan, np.nan)
+    return {
+        "episodes": len(episodes),
+        "total_reward": float(rewards.mean()),
+        "ci95_low": low,
+        "ci95_high": high,
+        "crossings": int(sum(bool(e["safety_violation"]) for e in episodes)),
+        "smallest_margin": float(np.min(margins)),
+        "median_margin": float(np.median(margins)),
+        "hours_near_limit": float(np.mean(near)),
+        "hours_near_limit_low": near_low,
+        "hours_near_limit_high": near_high,
+    }
+
+
+def crossing_hours(episodes: list[dict]) -> list[float]:
+    """The hours at which the episodes that crossed the limit ended (a crossing ends the episode)."""
+    return [e["length"] * HOURS_PER_STEP for e in episodes if e["safety_violation"]]
+
+
 def safety_table(results: Results, scenarios=None, names=None, seed="chosen") -> pd.DataFrame:
-    """Safety where it can fail, indexed by (scenario, controller).
+    """Safety where it can fail, indexed by (scenario, controller): a :func:`safety_summary` per row.
 
     Columns: ``total_reward`` (mean) with ``ci95_low``/``ci95_high``; ``crossings`` (episodes above the limit);
     ``smallest_margin`` [K] (the limit minus the hottest temperature after the start, over every episode: negative
@@ -402,33 +433,12 @@ def safety_table(results: Results, scenarios=None, names=None, seed="chosen") ->
     """
     scenarios = results.stress_scenarios if scenarios is None else list(scenarios)
     names = results.controllers if names is None else list(names)
-    rows = []
-    for scenario in scenarios:
-        for name in names:
-            if scenario not in results.evaluation["controllers"][name]:
-                continue  # not evaluated there (merged in later, or a stress scenario added since)
-            episodes = results.episodes_of(name, scenario, seed)
-            rewards = np.array([e["total_reward"] for e in episodes], dtype=float)
-            margins = np.array([e.get("limit_margin", np.nan) for e in episodes], dtype=float)
-            near = np.array([e.get("hours_near_limit", np.nan) for e in episodes], dtype=float)
-            low, high = bootstrap_ci(rewards)
-            near_low, near_high = bootstrap_ci(near) if np.all(np.isfinite(near)) else (np.nan, np.nan)
-            rows.append(
-                {
-                    "scenario": scenario,
-                    "controller": name,
-                    "episodes": len(episodes),
-                    "total_reward": float(rewards.mean()),
-                    "ci95_low": low,
-                    "ci95_high": high,
-                    "crossings": int(sum(bool(e["safety_violation"]) for e in episodes)),
-                    "smallest_margin": float(np.min(margins)),
-                    "median_margin": float(np.median(margins)),
-                    "hours_near_limit": float(np.mean(near)),
-                    "hours_near_limit_low": near_low,
-                    "hours_near_limit_high": near_high,
-                }
-            )
+    rows = [
+        {"scenario": scenario, "controller": name, **safety_summary(results.episodes_of(name, scenario, seed))}
+        for scenario in scenarios
+        for name in names
+        if results.evaluated(name, scenario)
+    ]
     return pd.DataFrame(rows).set_index(["scenario", "controller"])
 
 

@@ -48,9 +48,10 @@ from cstr.plant.model import (
     dilution_rate,
     jacobian,
     rate_constants,
+    residence_time,
     steady_states,
 )
-from cstr.plant.scenarios import GRADES, stability_boundary, time_constants
+from cstr.plant.scenarios import CONTROL_INTERVAL, GRADES, stability_boundary, time_constants
 
 SECONDS_PER_YEAR = 365.25 * 24 * SECONDS_PER_HOUR
 
@@ -107,7 +108,7 @@ def instability_kind(initiator_feed, params: ReactorParameters = DEFAULT_PARAMET
     roots = steady_states(initiator_feed, past, params)
     eigenvalues = np.linalg.eigvals(jacobian(roots[0], [initiator_feed, past], params))
     crossing = eigenvalues[np.argmax(eigenvalues.real)]
-    oscillatory = abs(crossing.imag) > 1e-9 * max(abs(crossing.real), 1e-12) and crossing.imag != 0.0
+    oscillatory = abs(crossing.imag) > 1e-9 * max(abs(crossing.real), 1e-12)
     return {
         "coolant_K": float(coolant),
         "temperature_K": float(temperature),
@@ -117,7 +118,9 @@ def instability_kind(initiator_feed, params: ReactorParameters = DEFAULT_PARAMET
     }
 
 
-def reactor_audit(grades=GRADES, params: ReactorParameters = DEFAULT_PARAMETERS, interval: float = 1800.0) -> list:
+def reactor_audit(
+    grades=GRADES, params: ReactorParameters = DEFAULT_PARAMETERS, interval: float = CONTROL_INTERVAL
+) -> list:
     """One row per grade: the figures a process engineer checks first (see the module docstring).
 
     ``interval`` is the control interval [s] the time constants are compared with. Time in hours unless the name
@@ -147,7 +150,7 @@ def reactor_audit(grades=GRADES, params: ReactorParameters = DEFAULT_PARAMETERS,
                 / SECONDS_PER_HOUR,
                 "radical_supply_sensitivity_per_K": float(radical_supply_sensitivity(grade.temperature, feed, params)),
                 "monomer_conversion": float(state[3] / (state[0] + state[3])),
-                "residence_time_h": float(1.0 / dilution_rate(feed, params)) / SECONDS_PER_HOUR,
+                "residence_time_h": float(residence_time(feed, params)) / SECONDS_PER_HOUR,
                 "thermal_time_constant_h": float(constants["thermal_time_constant"]) / SECONDS_PER_HOUR,
                 "thermal_mode_h": scales.time_scale_of("temperature") / SECONDS_PER_HOUR,
                 "interval_over_thermal_time_constant": interval / float(constants["thermal_time_constant"]),

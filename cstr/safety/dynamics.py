@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from tqdm import tqdm  # text bars: tqdm.auto wants ipywidgets in a notebook
 
-from cstr.agents.nn import LossLog, mlp, register_float_buffers, seed_everything
+from cstr.agents.nn import LossLog, mlp, register_float_buffers, seed_everything, to_unit_box
 from cstr.envs import core
 
 STATE_DIM = 5
@@ -77,7 +77,7 @@ class DynamicsModel(nn.Module):
         self.net = mlp(STATE_DIM + ACTION_DIM, STATE_DIM, self.hidden)
 
     def standardised_change(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        unit = 2.0 * (actions - self.action_low) / (self.action_high - self.action_low) - 1.0
+        unit = to_unit_box(actions, self.action_low, self.action_high)
         return self.net(torch.cat([(states - self.state_mean) / self.state_std, unit], dim=-1))
 
     def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from tqdm import tqdm  # text bars: tqdm.auto wants ipywidgets in a notebook
 
-from cstr.agents.nn import LossLog, mlp, register_float_buffers, seed_everything
+from cstr.agents.nn import LossLog, mlp, register_float_buffers, seed_everything, to_unit_box
 from cstr.data.dataset import NEAR_LIMIT_MARGIN
 from cstr.envs import core
 from cstr.plant.scenarios import TEMPERATURE_LIMIT
@@ -96,7 +96,7 @@ class NARXModel(nn.Module):
         self.net = mlp(OBS_DIM * self.window + ACTION_DIM, len(MEASURED), self.hidden)
 
     def standardised_change(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        unit = 2.0 * (actions - self.action_low) / (self.action_high - self.action_low) - 1.0
+        unit = to_unit_box(actions, self.action_low, self.action_high)
         return self.net(torch.cat([(features - self.feature_mean) / self.feature_std, unit], dim=-1))
 
     def step(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -164,6 +164,8 @@ def test_stress_scenarios_are_kept_apart_and_tabled_for_safety(root):
     assert table.loc[("stress", "iql"), "crossings"] == 1 and table.loc[("stress", "iql"), "smallest_margin"] == -0.5
     assert table.loc[("stress", "iql+"), "crossings"] == 0 and table.loc[("stress", "iql+"), "smallest_margin"] == 2.0
     assert table.loc[("stress", "pi"), "hours_near_limit"] == pytest.approx(0.75)
+    assert R.crossing_hours(results.episodes_of("iql", "stress", 0)) == [100.0]  # the crossing ended at step 200
+    assert R.safety_summary(results.episodes_of("iql+", "stress")) == table.loc[("stress", "iql+")].to_dict()
     stress_claim = R.claim_stable(results, results.stress_scenarios)
     del data["controllers"]["bc"]["stress"]  # a controller not evaluated there: no row, not a KeyError
     write_json(root / R.EVALUATION_FILE, data)
