@@ -253,19 +253,17 @@ def run_chapter(
         raise ChapterError(_failure_message(chapter, nb, err, root)) from err
     except Exception as err:  # dead kernel, timeout, missing kernel ...
         raise ChapterError(f"chapter failed: {chapter.display(root)}: {type(err).__name__}: {err}") from err
-    _show_the_mode_that_ran(chapter.output, mode)
-    _refuse_failed_claims(chapter, root)
+    executed = _show_the_mode_that_ran(chapter.output, mode)
+    _refuse_failed_claims(chapter, executed, root)
     return time.perf_counter() - start
 
 
-def _refuse_failed_claims(chapter: Chapter, root: Path | None = None) -> None:
-    """Raise ``ChapterError`` naming every claim of the executed chapter that does not hold
+def _refuse_failed_claims(chapter: Chapter, executed, root: Path | None = None) -> None:
+    """Raise ``ChapterError`` naming every claim of the ``executed`` notebook that does not hold
     (``cstr.figures.claims.check_claim``)."""
-    import nbformat
-
     from cstr.figures.claims import failed_claims
 
-    failed = failed_claims(nbformat.read(str(chapter.output), as_version=4))
+    failed = failed_claims(executed)
     if failed:
         lines = [f"chapter failed: {chapter.display(root)}: {len(failed)} checked claim(s) do not hold"]
         lines += [f"  {claim['label']}: {claim['claim']} ({claim['evidence']})" for claim in failed]
@@ -281,10 +279,10 @@ QUICK_NOTE = (
 """The note a chapter executed in quick mode shows under its title."""
 
 
-def _show_the_mode_that_ran(path: Path, mode: str = "full") -> None:
+def _show_the_mode_that_ran(path: Path, mode: str = "full"):
     """Hide the chapter's own parameters cell (``mode = "full"``, the default) and keep papermill's
     injected-parameters cell, which holds the mode the chapter actually ran in: the reader sees it once,
-    and it is the true one. In quick mode, a note under the title says so."""
+    and it is the true one. In quick mode, a note under the title says so. Returns the notebook as written."""
     import nbformat
 
     executed = nbformat.read(str(path), as_version=4)
@@ -302,6 +300,7 @@ def _show_the_mode_that_ran(path: Path, mode: str = "full") -> None:
         elif "injected-parameters" in tags and "remove-cell" in tags:
             cell.metadata["tags"] = [tag for tag in tags if tag != "remove-cell"]
     nbformat.write(executed, str(path))
+    return executed
 
 
 def main(argv: list[str] | None = None) -> int:
