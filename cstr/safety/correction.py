@@ -196,18 +196,36 @@ class CorrectedController:
     The policy reads the observation; the cost model reads a window of the
     last ``cost_model.window`` observations (:mod:`cstr.safety.history`),
     which the controller keeps itself: :meth:`reset` clears it, as at the
-    start of every episode.
+    start of every episode. An offset-free cost model also reads an output
+    bias, estimated by ``bias_estimator``
+    (:class:`cstr.safety.offset_free.BiasEstimator`) from the same observations.
     """
 
-    def __init__(self, policy, cost_model, config: CorrectionConfig = CorrectionConfig(), name: str = "corrected"):
+    def __init__(
+        self,
+        policy,
+        cost_model,
+        config: CorrectionConfig = CorrectionConfig(),
+        name: str = "corrected",
+        bias_estimator=None,
+    ):
+        if bool(getattr(cost_model, "bias_inputs", 0)) != (bias_estimator is not None):
+            raise ValueError(
+                "an offset-free cost model (one that reads an output bias) needs a bias estimator, "
+                "and only such a model can use one (cstr.safety.offset_free)"
+            )
         self.policy = policy
         self.weights = cost_model.export()
         self.config = config
         self.name = name
         self.history = HistoryBuffer(cost_model.window)
+        self.bias_estimator = bias_estimator
+        self.last_bias = None
 
     def reset(self, rows=None) -> None:
         self.history.reset(rows)
+        if self.bias_estimator is not None:
+            self.bias_estimator.reset(rows)
         if hasattr(self.policy, "reset"):
             self.policy.reset(rows)
 
@@ -216,6 +234,9 @@ class CorrectedController:
         proposed = self.policy.act(obs)
         self.last_proposal = proposed
         features = self.history.push(obs)
+        if self.bias_estimator is not None:
+            self.last_bias = self.bias_estimator.update(obs, features)
+            features = np.concatenate([features, self.last_bias], axis=1)
         # float64, not the network's float32: see the module docstring (portability across CPUs)
         surface = CostSurface(self.weights, features, dtype=np.float64)
         corrected = correct(surface, np.atleast_2d(proposed), self.config).actions.astype(np.float64)

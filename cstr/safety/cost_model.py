@@ -26,6 +26,13 @@ history, inputs, rewards):
     perturbed by Gaussian noise of several scales, and uniformly over the
     box.
 
+    With ``offset_free=True`` the cost also reads an **output bias** b
+    (polymer, temperature) added to every prediction,
+    ``C_L(h, b, a)``, and the PICNN reads ``(h, b)`` on its state path;
+    b is sampled in training (zero, small and over ``bias_range``). A
+    deployed controller feeds it an estimate that makes the correction
+    offset-free (:mod:`cstr.safety.offset_free`).
+
 ``"td-history"``
     A convex critic on the same window, learnt from the data alone with
     IQL's two regressions: ``c(h, a)`` on ``-(r + gamma (1 - d) V(h'))`` at
@@ -161,6 +168,10 @@ class CostModelConfig:
     gradient_floor: float = 0.02  # of the mean squared slope: below it, a slope's error counts in absolute terms
     noise_scales: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)  # perturbations of the dataset's actions
     dynamics_updates: int = 10_000  # of the NARX or full-state dynamics model
+    # offset-free ("narx"): the cost also reads an output bias b (polymer kg/m3, temperature K)
+    offset_free: bool = False
+    bias_range: tuple[float, float] = (30.0, 10.0)  # |b| sampled up to this: the open-loop offsets of a +-20 % plant
+    zero_bias_fraction: float = 0.25  # share of samples with b = 0 (the nominal plant), another as much small
     # "td-history"
     expectile: float = 0.7
     critic_discount: float = 0.99
@@ -170,6 +181,11 @@ class CostModelConfig:
     def state_window(self) -> int:
         """Observations the PICNN reads: ``window`` for the history targets, one otherwise."""
         return self.window if self.target in HISTORY_TARGETS else 1
+
+    @property
+    def bias_inputs(self) -> int:
+        """Output biases the PICNN reads after the observations: 2 for an offset-free cost, else 0."""
+        return 2 if self.offset_free else 0
 
 
 @dataclass
@@ -204,6 +220,7 @@ def train(
     progress: bool = True,
     dynamics=None,
     proposals: list[np.ndarray] | None = None,
+    warm_start: tuple[PICNN, float] | None = None,
 ) -> CostModelResult:
     """Fit a PICNN to ``config.target``, reading only the fields :func:`training_inputs` names.
 
@@ -211,9 +228,16 @@ def train(
     for the others). For the model targets: ``dynamics``, a trained
     dynamics model of the matching kind (trained here, with the same seed,
     when ``None``), and ``proposals``, the actions [n, 2] of each policy to
-    be corrected at the dataset's observations (row for row).
+    be corrected at the dataset's observations (row for row). ``warm_start``
+    (``"narx"`` only): a trained cost ``(picnn, target_std)`` to start from.
     """
     check_target(config.target)
+    if warm_start is not None and config.target != "narx":
+        raise ValueError(f"only the 'narx' target can start from a trained cost, not {config.target!r}")
+    if config.offset_free and config.target != "narx":
+        raise ValueError(
+            f"only the 'narx' target can be offset-free (it predicts the outputs a bias shifts), not {config.target!r}"
+        )
     missing = [key for key in _OWN_INPUTS[config.target] if key not in data]
     if missing:
         raise ValueError(
@@ -222,7 +246,7 @@ def train(
         )
     data = {key: data[key] for key in _OWN_INPUTS[config.target]}
     if config.target == "narx":
-        return _train_on_narx(data, config, progress, dynamics, proposals or [])
+        return _train_on_narx(data, config, progress, dynamics, proposals or [], warm_start)
     if config.target == "full-state-model":
         return _train_on_full_state(data, config, progress, dynamics, proposals or [])
     if config.target == "td-history":
@@ -289,16 +313,30 @@ def _train_sobolev(
     cost_of,
     config: CostModelConfig,
     progress: bool,
+    warm_start: tuple[PICNN, float] | None = None,
 ) -> tuple[PICNN, float, dict]:
-    """Regress a PICNN on ``features`` onto ``cost_of(rows, a) - cost_of(rows, data action)`` and its gradient
-    in unit action coordinates.
+    """Regress a PICNN on ``features`` onto ``cost_of(rows, a, b) - cost_of(rows, data action, b)`` and its
+    gradient in unit action coordinates.
 
-    ``cost_of(rows, actions) -> [n]`` is the model target's cost at rows ``rows``
-    of ``features`` for physical ``actions``, differentiable in them.
+    ``cost_of(rows, actions, bias) -> [n]`` is the model target's cost at rows ``rows``
+    of ``features`` for physical ``actions``, differentiable in them; ``bias`` is
+    ``None``, or for an offset-free cost (``config.offset_free``) the sampled output
+    biases ``[n, 2]``, which the PICNN reads after the features.
+
+    ``warm_start``: a trained cost ``(picnn, target_std)`` on the same features to start
+    from (an offset-free cost from the deployed one: its bias columns start at zero, so
+    at b = 0 it starts as that cost, on that cost's scale).
     """
     generator = seed_everything(config.seed)
     normaliser = Normaliser.from_data(features)
     s_all = normaliser.observations(torch.as_tensor(features, dtype=torch.float32))
+    bias_range = torch.as_tensor(config.bias_range, dtype=torch.float32)
+    if config.offset_free:
+        # b is drawn, not logged: standardise it by its sampling range
+        normaliser = Normaliser(
+            torch.cat([normaliser.observation_mean, torch.zeros(2)]),
+            torch.cat([normaliser.observation_std, bias_range / 2.0]),
+        )
     a_all = torch.as_tensor(data_actions, dtype=torch.float32)
     # centres of the sampled actions: the logged ones and each policy's proposals
     centres = torch.stack(
@@ -314,22 +352,43 @@ def _train_sobolev(
         unit = (centre + noise * torch.randn(batch, 2, generator=generator)).clamp(-1.0, 1.0)
         uniform = min(n_uniform * batch // config.batch_size, batch)
         unit[:uniform] = torch.rand(uniform, 2, generator=generator) * 2.0 - 1.0
-        return rows, unit
+        if not config.offset_free:
+            return rows, unit, None
+        # b: zero (the nominal plant), small (a tenth of the range, Gaussian), or uniform over the range
+        kind = torch.rand(batch, 1, generator=generator)
+        small = torch.randn(batch, 2, generator=generator) * bias_range / 10.0
+        wide = (torch.rand(batch, 2, generator=generator) * 2.0 - 1.0) * bias_range
+        zero = config.zero_bias_fraction
+        bias = torch.where(kind < zero, 0.0, torch.where(kind < 2.0 * zero, small, wide))
+        return rows, unit, bias
 
-    def targets(rows, unit):
+    def inputs(rows, bias):
+        if bias is None:
+            return s_all[rows]
+        return torch.cat([s_all[rows], bias / normaliser.observation_std[-2:]], dim=1)
+
+    def targets(rows, unit, bias):
         unit = unit.detach().clone().requires_grad_(True)
-        cost = cost_of(rows, normaliser.from_unit(unit))
+        cost = cost_of(rows, normaliser.from_unit(unit), bias)
         (gradient,) = torch.autograd.grad(cost.sum(), unit)
         with torch.no_grad():
-            baseline = cost_of(rows, a_all[rows])
+            baseline = cost_of(rows, a_all[rows], bias)
         return (cost - baseline).detach(), gradient
 
-    rows, unit = draw(4096)  # the scale of the targets, from one large draw
-    calibration, calibration_gradient = targets(rows, unit)
-    target_std = float(calibration.std().clamp_min(1e-8))
+    rows, unit, bias = draw(4096)  # the scale of the targets, from one large draw
+    calibration, calibration_gradient = targets(rows, unit, bias)
+    target_std = float(calibration.std().clamp_min(1e-8)) if warm_start is None else float(warm_start[1])
     floor = config.gradient_floor * float((calibration_gradient / target_std).pow(2).sum(1).mean())
 
-    model = PICNN(normaliser, hidden=config.hidden, layers=config.layers, state_hidden=config.state_hidden)
+    model = PICNN(
+        normaliser,
+        hidden=config.hidden,
+        layers=config.layers,
+        state_hidden=config.state_hidden,
+        bias_inputs=config.bias_inputs,
+    )
+    if warm_start is not None:
+        _load_widened(model, warm_start[0])
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, foreach=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.num_updates)
     log = LossLog(["loss", "value_loss", "gradient_loss"], config.log_every, config.num_updates)
@@ -337,10 +396,10 @@ def _train_sobolev(
         range(1, config.num_updates + 1), desc=f"PICNN ({config.target})", disable=not progress, mininterval=1.0
     )
     for step in steps:
-        rows, unit = draw(config.batch_size)
-        target, target_gradient = targets(rows, unit)
+        rows, unit, bias = draw(config.batch_size)
+        target, target_gradient = targets(rows, unit, bias)
         unit.requires_grad_(True)
-        predicted = model.forward_normalised(s_all[rows], unit)
+        predicted = model.forward_normalised(inputs(rows, bias), unit)
         (gradient,) = torch.autograd.grad(predicted.sum(), unit, create_graph=True)
         value_loss = ((predicted - target / target_std) ** 2).mean()
         # relative precision: near the grade the slopes are small, and they decide the offset
@@ -357,6 +416,26 @@ def _train_sobolev(
     return model.eval(), target_std, log.history
 
 
+def _load_widened(model: PICNN, trained: PICNN) -> None:
+    """Copy ``trained``'s weights into ``model``, which reads the same state and extra inputs after it:
+    the weights on the extra inputs start at zero, the normaliser stays ``model``'s."""
+    if (model.hidden, model.layers, model.state_layers[0].out_features) != (
+        trained.hidden,
+        trained.layers,
+        trained.state_layers[0].out_features,
+    ) or model.state_dim < trained.state_dim:
+        raise ValueError("can only warm-start from a PICNN of the same widths on the same (leading) state inputs")
+    own = model.state_dict()
+    with torch.no_grad():
+        for key, value in trained.state_dict().items():
+            if key.startswith("normaliser."):
+                continue
+            target = own[key]
+            target.zero_()
+            target[tuple(slice(0, n) for n in value.shape)] = value
+    model.load_state_dict(own)
+
+
 def _frozen(model):
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -364,7 +443,12 @@ def _frozen(model):
 
 
 def _train_on_narx(
-    data, config: CostModelConfig, progress: bool, dynamics: narx.NARXResult | None, proposals: list[np.ndarray]
+    data,
+    config: CostModelConfig,
+    progress: bool,
+    dynamics: narx.NARXResult | None,
+    proposals: list[np.ndarray],
+    warm_start: tuple[PICNN, float] | None = None,
 ) -> CostModelResult:
     if dynamics is None:
         dynamics = narx.train(
@@ -379,11 +463,19 @@ def _train_on_narx(
     features = history_features(data["observations"], data["episode_ids"], config.window)[keep]
     h_all = torch.as_tensor(features, dtype=torch.float32)
 
-    def cost_of(rows, actions):
-        return model_of_plant.tracking_cost(h_all[rows], actions, config.horizon, config.discount, config.limit_weight)
+    def cost_of(rows, actions, bias):
+        return model_of_plant.tracking_cost(
+            h_all[rows], actions, config.horizon, config.discount, config.limit_weight, output_bias=bias
+        )
 
     model, target_std, history = _train_sobolev(
-        features, data["actions"][keep], [np.asarray(p)[keep] for p in proposals], cost_of, config, progress
+        features,
+        data["actions"][keep],
+        [np.asarray(p)[keep] for p in proposals],
+        cost_of,
+        config,
+        progress,
+        warm_start,
     )
     return CostModelResult(model, config, 0.0, target_std, history, dynamics)
 
@@ -402,7 +494,7 @@ def _train_on_full_state(
     x_all = torch.as_tensor(data["states"][keep], dtype=torch.float32)
     setpoints = obs[:, 0:2] + obs[:, 2:4]  # the observation carries P, T and the errors to the setpoint
 
-    def cost_of(rows, actions):
+    def cost_of(rows, actions, bias):
         return model_of_plant.tracking_cost(x_all[rows], actions, setpoints[rows], config.horizon, config.discount)
 
     model, target_std, history = _train_sobolev(
@@ -489,6 +581,8 @@ def train_cost_model(
     dynamics_updates: int | None = None,
     policies=None,
     data: dict[str, np.ndarray] | None = None,
+    dynamics=None,
+    warm_start=None,
     **overrides,
 ):
     """Fit the PICNN cost model on the datasets (see :mod:`cstr.safety.cost_model`). The critic targets
@@ -496,6 +590,9 @@ def train_cost_model(
     shipped ``iql_name``. The model targets sample actions around the proposals of
     ``policies`` (controllers with ``act``; default: the shipped BC and IQL), the ones it will correct.
     ``data``: the training arrays (default: the verified datasets of ``data_root``);
+    ``dynamics``: for a model target, an already trained dynamics model of the matching
+    kind to distil (default: train one with the same seed); ``warm_start``: a trained
+    ``"narx"`` cost ``(picnn, target_std)`` to start from;
     ``overrides``: further :class:`CostModelConfig` fields."""
     check_training_seed(seed)
     check_target(target)
@@ -518,4 +615,13 @@ def train_cost_model(
         if policies is None:
             policies = [load_policy_controller(name, iql_root) for name in ("bc", "iql")]
         proposals = [policy.act(data["observations"]) for policy in policies]
-    return train(agent, data, config, reward_scale=reward_scale, progress=progress, proposals=proposals)
+    return train(
+        agent,
+        data,
+        config,
+        reward_scale=reward_scale,
+        progress=progress,
+        dynamics=dynamics,
+        proposals=proposals,
+        warm_start=warm_start,
+    )

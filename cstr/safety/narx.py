@@ -108,9 +108,9 @@ class NARXModel(nn.Module):
         return torch.cat([observation, features[:, : OBS_DIM * (self.window - 1)]], dim=1)
 
     def forward(self, features, actions) -> torch.Tensor:
-        """Predicted (P, T) after one interval, ``[n, 2]``."""
-        features = torch.as_tensor(features, dtype=torch.float32)
-        actions = torch.as_tensor(actions, dtype=torch.float32)
+        """Predicted (P, T) after one interval, ``[n, 2]`` (in the model's float type)."""
+        features = torch.as_tensor(features, dtype=self.feature_mean.dtype)
+        actions = torch.as_tensor(actions, dtype=self.feature_mean.dtype)
         return self.step(features, actions)[:, 0:2]
 
     def rollout(self, features, actions, horizon: int) -> torch.Tensor:
@@ -124,17 +124,28 @@ class NARXModel(nn.Module):
         return torch.stack(predicted, dim=1)
 
     def tracking_cost(
-        self, features, actions, horizon: int = 6, discount: float = 0.97, limit_weight: float = 0.0
+        self,
+        features,
+        actions,
+        horizon: int = 6,
+        discount: float = 0.97,
+        limit_weight: float = 0.0,
+        output_bias=None,
     ) -> torch.Tensor:
         """``C_L(h, a)``: the discounted setpoint errors and limit term over ``horizon`` intervals holding ``actions``.
 
-        Differentiable in ``actions``.
+        ``output_bias`` ``[n, 2]`` (polymer kg/m3, temperature K), when given,
+        is added to every predicted (P, T) before the errors and the limit
+        term: the output-disturbance model of offset-free MPC
+        (:mod:`cstr.safety.offset_free`). Differentiable in ``actions``.
         """
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1 interval, got {horizon}")
         features = torch.as_tensor(features, dtype=torch.float32)
         setpoints = features[:, 0:2] + features[:, 2:4]
         predicted = self.rollout(features, actions, horizon)
+        if output_bias is not None:
+            predicted = predicted + torch.as_tensor(output_bias, dtype=torch.float32)[:, None, :]
         weights = discount ** torch.arange(horizon, dtype=torch.float32)
         errors = ((setpoints[:, None, 0] - predicted[..., 0]) / core.POLYMER_SCALE) ** 2 + (
             (setpoints[:, None, 1] - predicted[..., 1]) / core.TEMPERATURE_SCALE

@@ -52,20 +52,29 @@ class PICNN(nn.Module):
 
     The "state" is whatever the cost is conditioned on: the observation
     (``d`` = 6), a window of recent observations (:mod:`cstr.safety.history`,
-    ``d`` = 6 W), its size set by the normaliser. Inputs are in physical
-    units; the normaliser (stored with the weights) standardises the state
-    and maps actions to [-1, 1].
+    ``d`` = 6 W), its size set by the normaliser; for an offset-free cost
+    (:mod:`cstr.safety.offset_free`) followed by ``bias_inputs`` = 2 output
+    biases (polymer, temperature). Inputs are in physical units; the
+    normaliser (stored with the weights) standardises the state and maps
+    actions to [-1, 1].
     """
 
-    def __init__(self, normaliser: Normaliser, hidden: int = 64, layers: int = 2, state_hidden: int = 64):
+    def __init__(
+        self, normaliser: Normaliser, hidden: int = 64, layers: int = 2, state_hidden: int = 64, bias_inputs: int = 0
+    ):
         super().__init__()
         self.normaliser = normaliser
         self.hidden = hidden
         self.layers = layers
+        self.bias_inputs = int(bias_inputs)
         self.state_dim = int(normaliser.observation_mean.shape[0])
-        if self.state_dim % OBS_DIM:
-            raise ValueError(f"the state must be a window of {OBS_DIM}-dimensional observations, got {self.state_dim}")
-        self.window = self.state_dim // OBS_DIM
+        observed = self.state_dim - self.bias_inputs
+        if observed <= 0 or observed % OBS_DIM:
+            raise ValueError(
+                f"the state must be a window of {OBS_DIM}-dimensional observations"
+                f"{f' and {self.bias_inputs} biases' if self.bias_inputs else ''}, got {self.state_dim} inputs"
+            )
+        self.window = observed // OBS_DIM
         widths = [hidden] * layers + [1]  # z-widths of layer outputs
         state_widths = [self.state_dim] + [state_hidden] * layers
         self.state_layers = nn.ModuleList(nn.Linear(state_widths[i], state_widths[i + 1]) for i in range(layers))

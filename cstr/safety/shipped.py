@@ -9,6 +9,10 @@
 * ``weights/picnn-full-state<-seed s>``: the full-state ablation
   (target ``"full-state-model"``), served as ``bc+full-state`` and
   ``iql+full-state``, never as ``bc+``/``iql+``.
+* ``weights/picnn-offset-free<-seed s>``: the offset-free cost model of each
+  training seed (target ``"narx"``, ``offset_free``: it reads an output
+  bias, :mod:`cstr.safety.offset_free`), served as ``bc+offset-free`` and
+  ``iql+offset-free`` with the bias estimator of ``offset_free.json``.
 * ``correction.json``: the correction's settings (K, step size, trust
   region), chosen on validation seeds by ``python -m cstr
   select-cost-model``. They belong to the correction, not to any one cost
@@ -40,15 +44,22 @@ from cstr.safety.correction import CorrectedController, CorrectionConfig
 from cstr.safety.cost_model import DEPLOYABLE_TARGETS, FULL_STATE_FIELDS, CostModelResult
 from cstr.safety.dynamics import DynamicsModel
 from cstr.safety.history import OBS_DIM
-from cstr.safety.narx import NARXModel
+from cstr.safety.model_minimiser import ModelCostMinimiser
+from cstr.safety.narx import NARXConfig, NARXModel, NARXResult
+from cstr.safety.offset_free import BiasEstimator, OffsetFreeConfig
 from cstr.safety.picnn import PICNN
 from cstr.storage import data_root, read_manifest, read_verified_json, update_manifest, verify_files, write_json
 
 COST_MODEL_NAME = "picnn"
 FULL_STATE_COST_MODEL_NAME = "picnn-full-state"
 """The full-state ablation's cost model (target ``"full-state-model"``)."""
+OFFSET_FREE_COST_MODEL_NAME = "picnn-offset-free"
+"""The offset-free cost model (target ``"narx"`` with an output bias): deployable."""
+DEPLOYABLE_COST_MODEL_NAMES = (COST_MODEL_NAME, OFFSET_FREE_COST_MODEL_NAME)
 CORRECTION_FILE = "correction.json"
 """The correction's settings, relative to the data folder."""
+OFFSET_FREE_FILE = "offset_free.json"
+"""The bias estimator of the offset-free correction, relative to the data folder."""
 
 
 def dynamics_name(name: str = COST_MODEL_NAME) -> str:
@@ -94,16 +105,19 @@ def load_cost_model(root=None, name: str = COST_MODEL_NAME) -> PICNN:
     """
     state, sidecar = load_verified(name, root)
     config = sidecar["config"]
-    width = OBS_DIM * config["state_window"]
+    bias_inputs = 2 if config.get("offset_free", False) else 0
+    width = OBS_DIM * config["state_window"] + bias_inputs
     model = PICNN(
         Normaliser(np.zeros(width), np.ones(width)),
         hidden=config["hidden"],
         layers=config["layers"],
         state_hidden=config["state_hidden"],
+        bias_inputs=bias_inputs,
     )
     model.load_state_dict(state)
     model.target = config["target"]
     model.training_inputs = tuple(config["training_inputs"])
+    model.bias_range = tuple(config.get("bias_range", ())) if bias_inputs else None
     return model.eval()
 
 
@@ -124,6 +138,17 @@ def load_dynamics_model(root=None, name: str = COST_MODEL_NAME) -> DynamicsModel
         model = DynamicsModel(zeros, zeros + 1, zeros, zeros + 1, hidden=tuple(config["hidden"]))
     model.load_state_dict(state)
     return model.eval()
+
+
+def load_narx_result(root=None, name: str = COST_MODEL_NAME) -> NARXResult:
+    """The NARX model behind cost model ``name`` with its training settings, to distil another cost from."""
+    model = load_dynamics_model(root, name)
+    if not isinstance(model, NARXModel):
+        raise ValueError(f"cost model {name!r} was not distilled from a NARX model")
+    config = load_sidecar(data_root(root) / weight_files(dynamics_name(name))[0])["config"]
+    fields = {key: value for key, value in config.items() if key in NARXConfig.__dataclass_fields__}
+    fields["hidden"] = tuple(fields.get("hidden", model.hidden))
+    return NARXResult(model, NARXConfig(**fields))
 
 
 def check_deployable(model: PICNN, name: str) -> None:
@@ -152,8 +177,28 @@ def load_correction_config(root=None) -> CorrectionConfig:
     return CorrectionConfig(**read_verified_json(root, CORRECTION_FILE))
 
 
+def save_offset_free_config(config: OffsetFreeConfig, root=None) -> Path:
+    """Write the bias estimator's settings to ``offset_free.json`` and list it in the manifest."""
+    root = data_root(root)
+    write_json(root / OFFSET_FREE_FILE, asdict(config))
+    update_manifest(root, [OFFSET_FREE_FILE])
+    return root / OFFSET_FREE_FILE
+
+
+def load_offset_free_config(root=None) -> OffsetFreeConfig:
+    """The shipped bias estimator; the defaults of :class:`OffsetFreeConfig` where none is shipped."""
+    root = data_root(root)
+    if OFFSET_FREE_FILE not in read_manifest(root):
+        return OffsetFreeConfig()
+    return OffsetFreeConfig(**read_verified_json(root, OFFSET_FREE_FILE))
+
+
 def load_corrected_controller(
-    policy_name: str, root=None, seed: int | None = None, cost_model: str = COST_MODEL_NAME
+    policy_name: str,
+    root=None,
+    seed: int | None = None,
+    cost_model: str = COST_MODEL_NAME,
+    offset_free: OffsetFreeConfig | None = None,
 ) -> CorrectedController:
     """``policy_name`` (``"bc"`` or ``"iql"``) with its actions corrected on the cost model trained with it.
 
@@ -164,7 +209,9 @@ def load_corrected_controller(
     ``cost_model``. With a ``seed``: that training seed's policy and cost
     model. ``cost_model``: ``"picnn"`` (deployable, checked:
     ``bc+``, ``iql+``) or :data:`FULL_STATE_COST_MODEL_NAME` (the ablation,
-    ``bc+full-state``, ``iql+full-state``).
+    ``bc+full-state``, ``iql+full-state``) or
+    ``"picnn-offset-free"`` (deployable, checked, with the bias estimator
+    ``offset_free``, default the shipped one: ``bc+offset-free``, ``iql+offset-free``).
     """
     root = data_root(root)
     chosen = chosen_training_seed(policy_name, root) if seed is None else seed
@@ -173,11 +220,43 @@ def load_corrected_controller(
     if seed is None and not (root / weight_files(cost_name)[0]).exists():
         cost_name = cost_model
     model = load_cost_model(root, cost_name)
-    suffix = "+"
-    if cost_model == COST_MODEL_NAME:
+    if cost_model in DEPLOYABLE_COST_MODEL_NAMES:
         check_deployable(model, cost_name)
-    else:
-        suffix = "+" + cost_model.removeprefix(COST_MODEL_NAME + "-")
+    suffix = "+" if cost_model == COST_MODEL_NAME else "+" + cost_model.removeprefix(COST_MODEL_NAME + "-")
+    estimator = None
+    if model.bias_inputs:
+        settings = load_offset_free_config(root) if offset_free is None else offset_free
+        dynamics = load_dynamics_model(root, cost_name) if settings.estimator == "prediction-error" else None
+        estimator = BiasEstimator(settings, model.bias_range, dynamics)
     return CorrectedController(
-        load_policy_controller(policy_file, root), model, load_correction_config(root), name=f"{policy_name}{suffix}"
+        load_policy_controller(policy_file, root),
+        model,
+        load_correction_config(root),
+        name=f"{policy_name}{suffix}",
+        bias_estimator=estimator,
+    )
+
+
+def load_model_cost_minimiser(root=None, offset_free: bool = True) -> ModelCostMinimiser:
+    """Chapter 8's control ``narx-search`` (``offset_free``: ``narx-search-offset-free``): the NARX model behind
+    the canonical ``iql+``'s cost, its cost (horizon, discount, limit weight) minimised by search, with
+    the shipped bias estimator and the canonical offset-free cost's bias range when ``offset_free``."""
+    root = data_root(root)
+    seed = chosen_training_seed("iql", root)
+    name = COST_MODEL_NAME if seed is None else seeded_name(COST_MODEL_NAME, seed)
+    config = load_sidecar(root / weight_files(name)[0])["config"]
+    estimator = None
+    if offset_free:
+        offset_free_name = (
+            OFFSET_FREE_COST_MODEL_NAME if seed is None else seeded_name(OFFSET_FREE_COST_MODEL_NAME, seed)
+        )
+        bias_range = load_cost_model(root, offset_free_name).bias_range
+        estimator = BiasEstimator(load_offset_free_config(root), bias_range, load_dynamics_model(root, name))
+    return ModelCostMinimiser(
+        load_dynamics_model(root, name),
+        horizon=config["horizon"],
+        discount=config["discount"],
+        limit_weight=config["limit_weight"],
+        bias_estimator=estimator,
+        name="narx-search-offset-free" if offset_free else "narx-search",
     )
