@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "cstr.control.pi_tuning",
     "cstr.experiments.train",
     "cstr.experiments.selection",
+    "cstr.experiments.offset_free_selection",
     "cstr.experiments.evaluation",
     "cstr.experiments.reproduce",
     "cstr.experiments.authority",

@@ -194,3 +194,53 @@ def robust_scenario_table(robustness: dict, scenarios=None, metric: str = "mean_
             for case, spec in robustness["cases"].items()
         }
     )
+
+
+def paired_offset_table(
+    robustness: dict, name: str, reference: str = "pi-tuned", cases=("hot_plant", "cold_plant"), factor: float = 2.0
+) -> pd.DataFrame:
+    """Steady-state offsets of ``name`` against ``reference``, episode by episode on the shared seeds.
+
+    A row per (case, scenario): both mean offsets, their ratio, and the share of
+    episodes in which ``name`` ends within ``factor`` times ``reference``'s offset
+    in the **same** episode (same seed, same plant). Reads the per-episode
+    records of the robustness results.
+    """
+    rows = {}
+    for case in cases:
+        records = robustness["cases"][case]["records"]
+        for scenario in robustness_scenarios(robustness):
+            ours = np.array([e["steady_state_offset"] for e in records[scenario][name]["episodes"]])
+            theirs = np.array([e["steady_state_offset"] for e in records[scenario][reference]["episodes"]])
+            if ours.shape != theirs.shape:
+                raise ValueError(f"{name} and {reference} were not evaluated on the same episodes in {case}/{scenario}")
+            rows[(case, scenario)] = {
+                name: ours.mean(),
+                reference: theirs.mean(),
+                "ratio of means": ours.mean() / theirs.mean(),
+                f"share within {factor:g}x": float(np.mean(ours <= factor * theirs)),
+            }
+    return pd.DataFrame(rows).T
+
+
+def offset_free_selection_table(selection: dict) -> pd.DataFrame:
+    """The validation comparison of ``results/offset_free_selection.json``: a row per candidate (bias range,
+    estimator), the mean total reward per plant (over the scenarios) and over everything; the first row is
+    the correction without a bias estimate."""
+    records = {}
+    for row in selection["rows"]:
+        estimator = row["estimator"]
+        if estimator is None:
+            label = ("-", "no bias (iql+)")
+        else:
+            settled = estimator["settled"]
+            label = (
+                row["bias_range"],
+                f"{estimator['estimator']}, g={estimator['gain']:g}"
+                + ("" if estimator["estimator"] != "integral" else f", settled={'-' if settled is None else settled}"),
+            )
+        records[label] = {plant: float(np.mean(list(cells.values()))) for plant, cells in row["returns"].items()}
+        records[label]["mean"] = row["mean"]
+    table = pd.DataFrame(records).T
+    table.index.names = ["bias range", "estimator"]
+    return table

@@ -32,9 +32,16 @@ from cstr.agents.weights import chosen_training_seed, load_sidecar, seeded_name,
 from cstr.control.baselines import RECIPE_INFORMATION
 from cstr.control.nmpc import NMPC_INFORMATION
 from cstr.control.pi_tuning import TUNING_INFORMATION
-from cstr.experiments.registry import ABLATION_NAMES, CONTROLLER_NAMES
+from cstr.experiments.offset_free_selection import OFFSET_FREE_SELECTION_FILE
+from cstr.experiments.registry import (
+    ABLATION_NAMES,
+    CONTROLLER_NAMES,
+    DIAGNOSTIC_NAMES,
+    OFFSET_FREE_NAMES,
+    VARIANT_COST_MODELS,
+)
 from cstr.experiments.selection import CORRECTION_SELECTION_FILE
-from cstr.safety.shipped import COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME
+from cstr.safety import narx
 from cstr.storage import data_root
 
 KINDS = ("observations", "observation history", "rewards", "full state", "true model")
@@ -77,10 +84,12 @@ on the simulator (validation seeds). A plant would need a simulator or cautious 
 
 
 def _selection(name: str, root) -> tuple[str, ...]:
-    base, plus, _ = name.partition("+")
+    base, plus, variant = name.partition("+")
     files = [selection_file(base)] if base in ("bc", "iql") else []
     if plus:
         files.append(CORRECTION_SELECTION_FILE)
+    if variant == "offset-free" or name == "narx-search-offset-free":
+        files.append(OFFSET_FREE_SELECTION_FILE)
     return (SIMULATED_SELECTION,) if any((root / file).exists() for file in files) else ()
 
 
@@ -104,6 +113,8 @@ def controller_information(name: str, root=None) -> dict:
         training, deployment = (), ()
     elif name in ("nmpc", "nmpc-offset-free"):
         training, deployment = (), NMPC_INFORMATION + (("observations",) if name == "nmpc-offset-free" else ())
+    elif name in DIAGNOSTIC_NAMES:
+        training, deployment = kinds_of(narx.TRAINING_INPUTS), ("observations", "observation history")
     else:
         base, plus, variant = name.partition("+")
         if base not in ("bc", "iql"):
@@ -112,8 +123,7 @@ def controller_information(name: str, root=None) -> dict:
         fields = set(_sidecar(root, base, seed)["training_inputs"])
         deployment = ("observations",)
         if plus:
-            cost_name = FULL_STATE_COST_MODEL_NAME if variant == "full-state" else COST_MODEL_NAME
-            cost = _sidecar(root, cost_name, seed)
+            cost = _sidecar(root, VARIANT_COST_MODELS[variant], seed)
             fields |= set(cost["training_inputs"])
             if cost["state_window"] > 1:
                 deployment += ("observation history",)
@@ -127,7 +137,9 @@ def controller_information(name: str, root=None) -> dict:
     }
 
 
-def information_table(names=CONTROLLER_NAMES + ABLATION_NAMES, root=None) -> pd.DataFrame:
+def information_table(
+    names=CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + DIAGNOSTIC_NAMES, root=None
+) -> pd.DataFrame:
     """One row per controller: what it uses at training time and at deployment, and whether a plant could run it."""
     rows = {}
     for name in names:

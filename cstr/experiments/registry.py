@@ -20,6 +20,11 @@ name                   what it is
 ``nmpc-offset-free``   the same with a disturbance estimate (oracle)
 ``bc+full-state``,     ablation: the correction with the cost model trained on the
 ``iql+full-state``     logged full state (never shipped as ``bc+``/``iql+``)
+``bc+offset-free``,    the correction with an offset-free cost model and a bias
+``iql+offset-free``    estimated from measurements (deployable; chapter 8)
+``narx-search``,       diagnostic: the NARX model's own cost minimised by grid
+``narx-search-offset-  search, without and with the offset-free bias estimate
+free``                 (no PICNN, no policy; chapter 8's control)
 =====================  ==========================================================
 
 Chapter 7's tables follow :data:`CONTROLLER_NAMES`; the ablations
@@ -37,7 +42,13 @@ from cstr.control.baselines import RandomInputs, SteadyInputs
 from cstr.control.nmpc import DISTURBANCE_GAIN, NMPC
 from cstr.control.pi import PIController, RandomisedPI
 from cstr.control.pi_tuning import load_tuned
-from cstr.safety.shipped import COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME, load_corrected_controller
+from cstr.safety.shipped import (
+    COST_MODEL_NAME,
+    FULL_STATE_COST_MODEL_NAME,
+    OFFSET_FREE_COST_MODEL_NAME,
+    load_corrected_controller,
+    load_model_cost_minimiser,
+)
 
 PI_NAMES = ("pi", "pi-tuned")
 BASELINE_NAMES = ("steady-inputs", "random")
@@ -52,10 +63,20 @@ CONTROLLER_NAMES = PI_NAMES + BASELINE_NAMES + LEARNED_NAMES + ORACLE_NAMES
 """Every shipped controller but the ablations, in the order of every table and figure."""
 ABLATION_NAMES = ("bc+full-state", "iql+full-state")
 """The corrected controllers whose cost model read the full state: trained per training seed, never deployable."""
+OFFSET_FREE_NAMES = ("bc+offset-free", "iql+offset-free")
+"""The corrected controllers with integral action (:mod:`cstr.safety.offset_free`): deployable, beyond the paper."""
+DIAGNOSTIC_NAMES = ("narx-search", "narx-search-offset-free")
+"""Controls that separate a cost model's distillation from the model it was distilled from (chapter 8)."""
 COMPARED_NAMES = PI_NAMES + LEARNED_NAMES
 """The controllers of the paper's comparison: the ones its claims (chapter 7) are about."""
-TRAINED_NAMES = LEARNED_NAMES + ABLATION_NAMES
+TRAINED_NAMES = LEARNED_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES
 """Every controller with one set of weights per training seed."""
+VARIANT_COST_MODELS = {
+    "": COST_MODEL_NAME,
+    "full-state": FULL_STATE_COST_MODEL_NAME,
+    "offset-free": OFFSET_FREE_COST_MODEL_NAME,
+}
+"""The cost model behind each corrected variant ``<policy>+<variant>``."""
 
 LOADERS: dict[str, Callable[..., object]] = {
     "pi": lambda root: RandomisedPI(),
@@ -70,6 +91,10 @@ LOADERS: dict[str, Callable[..., object]] = {
     "nmpc-offset-free": lambda root: NMPC(disturbance_gain=DISTURBANCE_GAIN),
     "bc+full-state": lambda root: load_corrected_controller("bc", root, cost_model=FULL_STATE_COST_MODEL_NAME),
     "iql+full-state": lambda root: load_corrected_controller("iql", root, cost_model=FULL_STATE_COST_MODEL_NAME),
+    "bc+offset-free": lambda root: load_corrected_controller("bc", root, cost_model=OFFSET_FREE_COST_MODEL_NAME),
+    "iql+offset-free": lambda root: load_corrected_controller("iql", root, cost_model=OFFSET_FREE_COST_MODEL_NAME),
+    "narx-search": lambda root: load_model_cost_minimiser(root, offset_free=False),
+    "narx-search-offset-free": lambda root: load_model_cost_minimiser(root, offset_free=True),
 }
 """Name -> ``loader(root)``, the one table of shipped controllers."""
 
@@ -80,7 +105,8 @@ def load_controller(name: str, root=None):
         loader = LOADERS[name]
     except KeyError:
         raise ValueError(
-            f"unknown controller {name!r}; available: {', '.join(CONTROLLER_NAMES + ABLATION_NAMES)}"
+            f"unknown controller {name!r}; available: "
+            f"{', '.join(CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + DIAGNOSTIC_NAMES)}"
         ) from None
     return loader(root)
 
@@ -92,5 +118,4 @@ def training_seed_controller(name: str, seed: int, root=None):
     base, plus, variant = name.partition("+")
     if not plus:
         return load_policy_controller(f"{base}-seed{seed}", root)
-    cost_model = FULL_STATE_COST_MODEL_NAME if variant == "full-state" else COST_MODEL_NAME
-    return load_corrected_controller(base, root, seed=seed, cost_model=cost_model)
+    return load_corrected_controller(base, root, seed=seed, cost_model=VARIANT_COST_MODELS[variant])

@@ -5,7 +5,9 @@ Stages, each timed and printed:
 1. **datasets**: regenerate the three scenarios' datasets (100 episodes each, seed 0);
 2. **pi-tuned**: re-optimise the tuned PI baseline on its training seeds;
 3. **training**: BC, IQL and the PICNN cost model (with the dynamics model
-   it is distilled from) for every training seed
+   it is distilled from), the full-state ablation's and the offset-free one
+   (warm-started from the first, with the bias range chosen on validation
+   seeds, :mod:`cstr.experiments.offset_free_selection`) for every training seed
    (saved as ``weights/<name>-seed<s>``), two seeds at a time on the two
    cores; then the seed of BC and of IQL (with its PICNN) that does best on
    validation seeds becomes the canonical one ``load_controller`` serves
@@ -33,11 +35,18 @@ from cstr.agents.weights import chosen_training_seed, copy_weights, load_sidecar
 from cstr.control.pi_tuning import PI_TUNED_FILE, tune_pi
 from cstr.data.generation import generate
 from cstr.experiments.evaluation import evaluate
+from cstr.experiments.offset_free_selection import chosen_bias_range, train_offset_free_seed
 from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, load_controller, training_seed_controller
 from cstr.experiments.selection import select_seed
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES
 from cstr.safety.cost_model import CostModelConfig, train_cost_model
-from cstr.safety.shipped import COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME, dynamics_name, save
+from cstr.safety.shipped import (
+    COST_MODEL_NAME,
+    FULL_STATE_COST_MODEL_NAME,
+    OFFSET_FREE_COST_MODEL_NAME,
+    dynamics_name,
+    save,
+)
 from cstr.seeds import EVALUATION_SEED_START
 from cstr.storage import add_data_argument, data_root, update_manifest, write_json, write_npz
 
@@ -69,7 +78,7 @@ def train_seed_cost_model(seed: int, root, target: str, name: str, updates: dict
         policies=policies,
     )
     # the workers leave the manifest to their parent: concurrent rewrites would lose entries
-    return save(result, root=root, name=seeded_name(name, seed), manifest=False)
+    return save(result, root=root, name=seeded_name(name, seed), manifest=False), result
 
 
 def train_seed(args) -> dict:
@@ -86,10 +95,22 @@ def train_seed(args) -> dict:
         save_agent(algorithm, trained[algorithm], root=root, name=seeded_name(algorithm, seed), manifest=False)
         times[algorithm] = time.perf_counter() - started
     policies = [PolicyController(trained["bc"].policy), PolicyController(trained["iql"].policy)]
+    cost_models = {}
     for target, name in ((chosen_target(root), COST_MODEL_NAME), ("full-state-model", FULL_STATE_COST_MODEL_NAME)):
         started = time.perf_counter()
-        train_seed_cost_model(seed, root, target, name, updates, policies, iql_result=trained["iql"])
+        _, cost_models[name] = train_seed_cost_model(seed, root, target, name, updates, policies, trained["iql"])
         times[name] = time.perf_counter() - started
+    if cost_models[COST_MODEL_NAME].config.target == "narx":
+        started = time.perf_counter()
+        train_offset_free_seed(
+            seed,
+            root,
+            chosen_bias_range(root),
+            updates=updates.get("offset-free"),
+            base=cost_models[COST_MODEL_NAME],
+            policies=policies,
+        )
+        times[OFFSET_FREE_COST_MODEL_NAME] = time.perf_counter() - started
     return {"seed": seed, "seconds": times}
 
 
@@ -98,7 +119,7 @@ def cost_model_seed(args) -> dict:
     seed, root, target, name, updates = args
     torch.set_num_threads(1)
     started = time.perf_counter()
-    written = train_seed_cost_model(seed, root, target, name, updates)
+    written, _ = train_seed_cost_model(seed, root, target, name, updates)
     return {"seed": seed, "seconds": {name: time.perf_counter() - started}, "written": written}
 
 
@@ -231,8 +252,8 @@ def run(
     for s in seeds:
         for base in ("bc", "iql"):
             names += weight_files(seeded_name(base, s))
-        for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME):
-            names += weight_files(seeded_name(cost_name, s))
+        for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME, OFFSET_FREE_COST_MODEL_NAME):
+            names += [name for name in weight_files(seeded_name(cost_name, s)) if (root / name).exists()]
             dynamics_files = weight_files(dynamics_name(seeded_name(cost_name, s)))
             names += [name for name in dynamics_files if (root / name).exists()]
     update_manifest(root, names)

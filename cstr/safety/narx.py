@@ -135,20 +135,24 @@ class NARXModel(nn.Module):
         """``C_L(h, a)``: the discounted setpoint errors and limit term over ``horizon`` intervals holding ``actions``.
 
         ``output_bias`` ``[n, 2]`` (polymer kg/m3, temperature K), when given,
-        is added to every predicted (P, T) before the errors and the limit
-        term: the output-disturbance model of offset-free MPC
-        (:mod:`cstr.safety.offset_free`). Differentiable in ``actions``.
+        is added to every predicted (P, T) in the setpoint errors, **not** in
+        the limit term: it moves where the cost aims
+        (:mod:`cstr.safety.offset_free`), and a bias integrated from a
+        controller that holds the reactor below its grade must not make the
+        limit look further away than the model predicts it. Differentiable
+        in ``actions``.
         """
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1 interval, got {horizon}")
         features = torch.as_tensor(features, dtype=torch.float32)
         setpoints = features[:, 0:2] + features[:, 2:4]
         predicted = self.rollout(features, actions, horizon)
+        aimed = predicted
         if output_bias is not None:
-            predicted = predicted + torch.as_tensor(output_bias, dtype=torch.float32)[:, None, :]
+            aimed = predicted + torch.as_tensor(output_bias, dtype=torch.float32)[:, None, :]
         weights = discount ** torch.arange(horizon, dtype=torch.float32)
-        errors = ((setpoints[:, None, 0] - predicted[..., 0]) / core.POLYMER_SCALE) ** 2 + (
-            (setpoints[:, None, 1] - predicted[..., 1]) / core.TEMPERATURE_SCALE
+        errors = ((setpoints[:, None, 0] - aimed[..., 0]) / core.POLYMER_SCALE) ** 2 + (
+            (setpoints[:, None, 1] - aimed[..., 1]) / core.TEMPERATURE_SCALE
         ) ** 2
         if limit_weight:
             errors = errors + limit_weight * limit_penalty(predicted[..., 1])

@@ -186,3 +186,54 @@ def test_robust_tables_read_any_summary_metric(robust):
     per_scenario = tables.robust_scenario_table(robust, metric="mean_steady_state_offset")
     assert per_scenario.loc[("nominal", "pi"), "startup"] == pytest.approx(0.1)
     assert offsets.loc["pi", "nominal"] == pytest.approx(0.1)
+
+
+def _offset_records(offsets: dict) -> dict:
+    return {name: {"episodes": [{"steady_state_offset": v} for v in values]} for name, values in offsets.items()}
+
+
+def test_paired_offset_table_compares_episode_by_episode():
+    robustness = {
+        "cases": {
+            "hot_plant": {
+                "summary": {"startup": {}},
+                "records": {"startup": _offset_records({"a": [0.002, 0.010], "pi-tuned": [0.002, 0.002]})},
+            }
+        }
+    }
+    table = tables.paired_offset_table(robustness, "a", cases=("hot_plant",))
+    row = table.loc[("hot_plant", "startup")]
+    assert row["a"] == pytest.approx(0.006) and row["ratio of means"] == pytest.approx(3.0)
+    assert row["share within 2x"] == 0.5  # the first episode within twice its pair, the second not
+    robustness["cases"]["hot_plant"]["records"]["startup"]["a"]["episodes"].pop()
+    with pytest.raises(ValueError, match="same episodes"):
+        tables.paired_offset_table(robustness, "a", cases=("hot_plant",))
+
+
+def test_offset_free_selection_table_labels_every_candidate():
+    cells = {"nominal": {"startup": -5.0, "grade_up": -7.0}, "hot_plant": {"startup": -9.0, "grade_up": -11.0}}
+    selection = {
+        "rows": [
+            {"bias_range": None, "estimator": None, "returns": cells, "mean": -8.0},
+            {
+                "bias_range": "r15x5",
+                "estimator": {"estimator": "integral", "gain": 0.03, "settled": None},
+                "returns": cells,
+                "mean": -8.0,
+            },
+            {
+                "bias_range": "r15x5",
+                "estimator": {"estimator": "prediction-error", "gain": 0.2, "settled": None},
+                "returns": cells,
+                "mean": -8.0,
+            },
+        ]
+    }
+    table = tables.offset_free_selection_table(selection)
+    assert list(table.index) == [
+        ("-", "no bias (iql+)"),
+        ("r15x5", "integral, g=0.03, settled=-"),
+        ("r15x5", "prediction-error, g=0.2"),
+    ]
+    assert table.loc[("r15x5", "integral, g=0.03, settled=-"), "hot_plant"] == -10.0
+    assert list(table.columns) == ["nominal", "hot_plant", "mean"]

@@ -12,9 +12,11 @@ from cstr.experiments.registry import (
     ABLATION_NAMES,
     BASELINE_NAMES,
     CONTROLLER_NAMES,
+    DIAGNOSTIC_NAMES,
     FIXED_NAMES,
     LEARNED_NAMES,
     LOADERS,
+    OFFSET_FREE_NAMES,
     ORACLE_NAMES,
     PI_NAMES,
     load_controller,
@@ -29,7 +31,7 @@ STORAGE_PRECISION = 1e-11  # the results JSON keeps 12 significant digits
 def test_one_table_in_one_order():
     assert CONTROLLER_NAMES == FIXED_NAMES + LEARNED_NAMES + ORACLE_NAMES
     assert FIXED_NAMES == PI_NAMES + BASELINE_NAMES
-    assert tuple(LOADERS) == CONTROLLER_NAMES + ABLATION_NAMES
+    assert tuple(LOADERS) == CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + DIAGNOSTIC_NAMES
     with pytest.raises(ValueError, match="unknown controller 'nope'; available: pi, pi-tuned"):
         load_controller("nope")
 
@@ -47,7 +49,7 @@ def test_every_name_loads_whatever_was_imported_first(first_import):
     script = (
         f"{first_import}\n"
         "import numpy as np\n"
-        f"for name in {list(CONTROLLER_NAMES + ABLATION_NAMES)!r}:\n"
+        f"for name in {list(LOADERS)!r}:\n"
         "    controller = load(name)\n"
         "    assert hasattr(controller, 'act'), name\n"
         "print('ok')\n"
@@ -59,11 +61,12 @@ def test_every_name_loads_whatever_was_imported_first(first_import):
 def test_training_seed_controllers_carry_their_names_and_refuse_untrained_ones():
     assert training_seed_controller("iql+full-state", 0).name == "iql+full-state"
     assert training_seed_controller("bc+", 1).name == "bc+"
+    assert training_seed_controller("iql+offset-free", 2).name == "iql+offset-free"
     with pytest.raises(ValueError, match="no training seeds"):
         training_seed_controller("pi", 0)
 
 
-@pytest.mark.parametrize("name", FIXED_NAMES + LEARNED_NAMES + ABLATION_NAMES)
+@pytest.mark.parametrize("name", FIXED_NAMES + LEARNED_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES)
 def test_shipped_controllers_reproduce_the_stored_results(name):
     """Behaviour preserved: all stored episodes at once (a corrected controller's float32 products round
     differently for another batch size), PI to the stored digits, learned within the stated tolerances."""

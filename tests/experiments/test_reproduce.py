@@ -16,7 +16,7 @@ def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
         root=tmp_path,
         workers=2,
         data_episodes=3,
-        updates={"bc": 20, "iql": 20, "picnn": 20, "dynamics": 20},
+        updates={"bc": 20, "iql": 20, "picnn": 20, "dynamics": 20, "offset-free": 20},
         tune_evaluations=3,
     )
     assert set(stages) == {"datasets", "pi-tuned", "training", "evaluation", "results", "total"}
@@ -32,6 +32,8 @@ def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
         "weights/picnn-full-state.pt",
         "weights/picnn-full-state-seed0.json",
         "weights/picnn-full-state-dynamics-seed1.pt",
+        "weights/picnn-offset-free-seed0.pt",
+        "weights/picnn-offset-free-dynamics-seed1.json",
         "results/iql_selection.json",
         "results/evaluation.json",
         "results/trajectories.npz",

@@ -53,7 +53,7 @@ def observation(polymer, temperature, setpoint=(40.0, 340.0), inputs=(1.0, 330.0
     return np.array([polymer, temperature, setpoint[0] - polymer, setpoint[1] - temperature, *inputs])
 
 
-def test_a_bias_shifts_every_prediction_in_the_errors_and_the_limit_term(episodes):
+def test_a_bias_shifts_the_aim_of_every_prediction_but_not_the_limit_term(episodes):
     model = narx.train(episodes, narx.NARXConfig(window=WINDOW, num_updates=5, rollout_steps=2), progress=False).model
     features = torch.as_tensor(history_features(episodes["observations"], episodes["episode_ids"], WINDOW)[:4])
     actions = torch.as_tensor(episodes["actions"][:4], dtype=torch.float32)
@@ -61,14 +61,28 @@ def test_a_bias_shifts_every_prediction_in_the_errors_and_the_limit_term(episode
     with torch.no_grad():
         biased = model.tracking_cost(features, actions, horizon=3, discount=0.9, limit_weight=10.0, output_bias=bias)
         plain = model.tracking_cost(features, actions, horizon=3, discount=0.9, limit_weight=10.0)
-        predicted = model.rollout(features, actions, 3) + bias[:, None, :]
+        predicted = model.rollout(features, actions, 3)
     setpoints = features[:, 0:2] + features[:, 2:4]
-    errors = ((setpoints[:, None, :] - predicted) / torch.tensor([core.POLYMER_SCALE, core.TEMPERATURE_SCALE])) ** 2
+    scales = torch.tensor([core.POLYMER_SCALE, core.TEMPERATURE_SCALE])
+    errors = ((setpoints[:, None, :] - predicted - bias[:, None, :]) / scales) ** 2
+    # the limit term reads the prediction itself: a bias moves the aim, not the limit
     terms = errors.sum(-1) + 10.0 * narx.limit_penalty(predicted[..., 1])
     expected = (terms * 0.9 ** torch.arange(3.0)).sum(1)
     torch.testing.assert_close(biased, expected)
-    assert biased[1] > plain[1] + 10.0  # 30 K hotter than predicted: past the limit
+    assert biased[1] != plain[1]
     assert biased[3] == plain[3]
+    cold = torch.tensor([[0.0, -30.0]] * 4)  # a bias that says "cooler" leaves the limit term as it was
+    with torch.no_grad():
+        hot_features = features.clone()
+        hot_features[:, 1] = 359.0
+        hot_features[:, 3] = 340.0 - 359.0
+        limit_only = model.tracking_cost(hot_features, actions, 3, 0.9, 10.0) - model.tracking_cost(
+            hot_features, actions, 3, 0.9, 0.0
+        )
+        limit_with_bias = model.tracking_cost(
+            hot_features, actions, 3, 0.9, 10.0, output_bias=cold
+        ) - model.tracking_cost(hot_features, actions, 3, 0.9, 0.0, output_bias=cold)
+    torch.testing.assert_close(limit_with_bias, limit_only)
 
 
 def test_the_offset_free_picnn_reads_the_window_and_two_biases_and_stays_convex(trained):
