@@ -210,9 +210,11 @@ def paired_offset_table(
     for case in cases:
         records = robustness["cases"][case]["records"]
         for scenario in robustness_scenarios(robustness):
-            ours = np.array([e["steady_state_offset"] for e in records[scenario][name]["episodes"]])
-            theirs = np.array([e["steady_state_offset"] for e in records[scenario][reference]["episodes"]])
-            if ours.shape != theirs.shape:
+            mine, other = records[scenario][name], records[scenario][reference]
+            ours = np.array([e["steady_state_offset"] for e in mine["episodes"]])
+            theirs = np.array([e["steady_state_offset"] for e in other["episodes"]])
+            # episodes are seeds first_seed, first_seed + 1, ... in order: pairs share a seed
+            if ours.shape != theirs.shape or mine.get("first_seed") != other.get("first_seed"):
                 raise ValueError(f"{name} and {reference} were not evaluated on the same episodes in {case}/{scenario}")
             rows[(case, scenario)] = {
                 name: ours.mean(),

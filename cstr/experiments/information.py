@@ -86,6 +86,8 @@ on the simulator (validation seeds). A plant would need a simulator or cautious 
 def _selection(name: str, root) -> tuple[str, ...]:
     base, plus, variant = name.partition("+")
     files = [selection_file(base)] if base in ("bc", "iql") else []
+    if name in DIAGNOSTIC_NAMES:  # the NARX model behind the canonical IQL's cost: IQL's seed choice
+        files.append(selection_file("iql"))
     if plus:
         files.append(CORRECTION_SELECTION_FILE)
     if variant == "offset-free" or name == "narx-search-offset-free":

@@ -61,8 +61,7 @@ from cstr.storage import (
 OFFSET_FREE_RECIPE = {"offset_free": True, "learning_rate": 3e-4, "num_updates": 8_000}
 """:class:`cstr.safety.cost_model.CostModelConfig` overrides of the offset-free cost, beyond its bias range."""
 CANDIDATE_BIAS_RANGES = ((15.0, 5.0), (30.0, 10.0))
-"""Bias ranges (polymer kg/m3, temperature K) :func:`select_offset_free` compares: about three and six
-times the largest bias an exact minimiser of the NARX cost needed under the perturbations (chapter 8)."""
+"""Bias ranges (polymer kg/m3, temperature K) :func:`select_offset_free` compares."""
 CANDIDATE_ESTIMATORS = tuple(
     OffsetFreeConfig("integral", gain, settled) for gain in (0.03, 0.05, 0.1) for settled in (None, 0.05)
 ) + (OffsetFreeConfig("prediction-error", 0.2, None),)

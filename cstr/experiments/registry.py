@@ -22,9 +22,9 @@ name                   what it is
 ``iql+full-state``     logged full state (never shipped as ``bc+``/``iql+``)
 ``bc+offset-free``,    the correction with an offset-free cost model and a bias
 ``iql+offset-free``    estimated from measurements (deployable; chapter 8)
-``narx-search``,       diagnostic: the NARX model's own cost minimised by grid
-``narx-search-offset-  search, without and with the offset-free bias estimate
-free``                 (no PICNN, no policy; chapter 8's control)
+``narx-search``        diagnostic: the NARX model's own cost minimised by grid
+                       search (no PICNN, no policy; chapter 8's control)
+``narx-search-o...``   ``narx-search-offset-free``: the same with the bias estimate
 =====================  ==========================================================
 
 Chapter 7's tables follow :data:`CONTROLLER_NAMES`; the ablations

@@ -161,36 +161,40 @@ def check_deployable(model: PICNN, name: str) -> None:
         )
 
 
+def _save_settings(config, file: str, root=None) -> Path:
+    """Write a settings dataclass to ``file`` of the data folder and list it in the manifest."""
+    root = data_root(root)
+    write_json(root / file, asdict(config))
+    update_manifest(root, [file])
+    return root / file
+
+
+def _load_settings(kind, file: str, root=None):
+    """The settings shipped in ``file`` (checked against the manifest); ``kind()``'s defaults where none are."""
+    root = data_root(root)
+    if file not in read_manifest(root):
+        return kind()
+    return kind(**read_verified_json(root, file))
+
+
 def save_correction_config(config: CorrectionConfig, root=None) -> Path:
     """Write the correction's settings to ``correction.json`` and list it in the manifest."""
-    root = data_root(root)
-    write_json(root / CORRECTION_FILE, asdict(config))
-    update_manifest(root, [CORRECTION_FILE])
-    return root / CORRECTION_FILE
+    return _save_settings(config, CORRECTION_FILE, root)
 
 
 def load_correction_config(root=None) -> CorrectionConfig:
     """The shipped correction settings; the defaults of :class:`CorrectionConfig` where none are shipped."""
-    root = data_root(root)
-    if CORRECTION_FILE not in read_manifest(root):
-        return CorrectionConfig()
-    return CorrectionConfig(**read_verified_json(root, CORRECTION_FILE))
+    return _load_settings(CorrectionConfig, CORRECTION_FILE, root)
 
 
 def save_offset_free_config(config: OffsetFreeConfig, root=None) -> Path:
     """Write the bias estimator's settings to ``offset_free.json`` and list it in the manifest."""
-    root = data_root(root)
-    write_json(root / OFFSET_FREE_FILE, asdict(config))
-    update_manifest(root, [OFFSET_FREE_FILE])
-    return root / OFFSET_FREE_FILE
+    return _save_settings(config, OFFSET_FREE_FILE, root)
 
 
 def load_offset_free_config(root=None) -> OffsetFreeConfig:
     """The shipped bias estimator; the defaults of :class:`OffsetFreeConfig` where none is shipped."""
-    root = data_root(root)
-    if OFFSET_FREE_FILE not in read_manifest(root):
-        return OffsetFreeConfig()
-    return OffsetFreeConfig(**read_verified_json(root, OFFSET_FREE_FILE))
+    return _load_settings(OffsetFreeConfig, OFFSET_FREE_FILE, root)
 
 
 def load_corrected_controller(

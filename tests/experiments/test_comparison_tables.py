@@ -189,7 +189,10 @@ def test_robust_tables_read_any_summary_metric(robust):
 
 
 def _offset_records(offsets: dict) -> dict:
-    return {name: {"episodes": [{"steady_state_offset": v} for v in values]} for name, values in offsets.items()}
+    return {
+        name: {"first_seed": 7, "episodes": [{"steady_state_offset": v} for v in values]}
+        for name, values in offsets.items()
+    }
 
 
 def test_paired_offset_table_compares_episode_by_episode():
@@ -205,6 +208,10 @@ def test_paired_offset_table_compares_episode_by_episode():
     row = table.loc[("hot_plant", "startup")]
     assert row["a"] == pytest.approx(0.006) and row["ratio of means"] == pytest.approx(3.0)
     assert row["share within 2x"] == 0.5  # the first episode within twice its pair, the second not
+    robustness["cases"]["hot_plant"]["records"]["startup"]["a"]["first_seed"] = 8
+    with pytest.raises(ValueError, match="same episodes"):
+        tables.paired_offset_table(robustness, "a", cases=("hot_plant",))
+    robustness["cases"]["hot_plant"]["records"]["startup"]["a"]["first_seed"] = 7
     robustness["cases"]["hot_plant"]["records"]["startup"]["a"]["episodes"].pop()
     with pytest.raises(ValueError, match="same episodes"):
         tables.paired_offset_table(robustness, "a", cases=("hot_plant",))

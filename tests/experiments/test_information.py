@@ -31,7 +31,7 @@ def test_the_corrected_controllers_keep_a_history_and_the_table_covers_every_con
     table = information_table()
     assert list(table.index) == list(CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + DIAGNOSTIC_NAMES)
     assert table.loc["iql+offset-free", "deployment"] == "observations, observation history"
-    assert table.loc["narx-search", "chosen on"] == "-"
+    assert table.loc["narx-search", "chosen on"] == "simulated validation episodes"
     assert table.loc["narx-search-offset-free", "chosen on"] == "simulated validation episodes"
     assert table.loc["iql+full-state", "deployable"] == "no: full state"
     assert table.loc["iql+", "chosen on"] == "simulated validation episodes" and table.loc["pi", "chosen on"] == "-"

@@ -16,7 +16,7 @@ from cstr.safety.cost_model import CostModelConfig
 from cstr.safety.diagnostics import midpoint_convexity_check
 from cstr.safety.history import history_features
 from cstr.safety.model_minimiser import ModelCostMinimiser
-from cstr.safety.offset_free import BiasEstimator, OffsetFreeConfig
+from cstr.safety.offset_free import BiasEstimator, OffsetFreeConfig, bias_trace
 from cstr.safety.picnn import PICNN
 
 WINDOW = 3
@@ -196,3 +196,25 @@ def test_the_narx_search_finds_an_action_no_coarse_grid_point_beats(trained):
     assert single.shape == (2,)
     with pytest.raises(ValueError, match="at least 2 points"):
         ModelCostMinimiser(dynamics, coarse=1)
+
+
+def test_bias_trace_records_the_estimate_and_the_gate_at_every_step(trained):
+    _, root = trained
+    model = shipped.load_cost_model(root, "picnn-offset-free")
+    controller = CorrectedController(
+        cstr.load_controller("iql"),
+        model,
+        bias_estimator=BiasEstimator(OffsetFreeConfig("integral", 0.1, settled=None), model.bias_range),
+    )
+    trace = bias_trace(controller, "grade_up", [5, 6], env_options={"parameter_factors": {"jacket_ua": 0.8}})
+    length = int(trace["lengths"][0])
+    assert trace["biases"].shape == (2, trace["rewards"].shape[1], 2)
+    assert np.all(trace["biases"][:, 0] == 0.0) and not trace["integrating"][:, 0].any()
+    for row, steps in enumerate(trace["lengths"]):  # no gate: it integrates at every later step of the episode
+        assert trace["integrating"][row, 1:steps].all() and not trace["integrating"][row, steps:].any()
+    errors = -trace["observations"][0, 1:length, 2:4].astype(np.float64)
+    bound = np.asarray(model.bias_range)
+    assert np.all(np.abs(0.1 * np.cumsum(errors, axis=0)) < bound)  # never clipped: b is the plain sum
+    np.testing.assert_allclose(trace["biases"][0, length - 1], 0.1 * errors.sum(0), rtol=1e-4)
+    with pytest.raises(ValueError, match="offset-free"):
+        bias_trace(cstr.load_controller("iql+"), "grade_up", [5])
