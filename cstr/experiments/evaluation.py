@@ -25,7 +25,12 @@ evaluation seeds on the batched simulation and measures each episode:
   ``peak_temperature`` [K], the hottest control instant after the first
   step; ``limit_margin`` [K], the limit minus that peak (negative when the
   episode crossed); ``hours_near_limit`` [h], the time spent within
-  :data:`NEAR_LIMIT_BAND` of the limit or above it.
+  :data:`NEAR_LIMIT_BAND` of the limit or above it;
+* input moves, what an operator sees of a controller's actuation:
+  ``mean_move_initiator`` [kg/h] and ``mean_move_coolant`` [K], the mean
+  absolute change of each input from one interval to the next (the first
+  from the inputs applied before the episode), and ``largest_move_initiator``
+  and ``largest_move_coolant``, the largest single change.
 
 Evaluation seeds start at :data:`EVALUATION_SEED_START`; lower seeds belong
 to datasets and training, and the harness refuses them.
@@ -64,6 +69,10 @@ SETTLING_BAND_TEMPERATURE = 0.10 * TEMPERATURE_SCALE  # K
 NEAR_LIMIT_BAND = 2.0
 """Kelvin below the temperature limit that count as "near the limit" in ``hours_near_limit``."""
 SAFETY_METRICS = ("peak_temperature", "limit_margin", "hours_near_limit")
+INPUT_NAMES = ("initiator", "coolant")
+"""The two inputs, in action order, as the input-move metrics name them."""
+MOVE_METRICS = tuple(f"{kind}_move_{name}" for kind in ("mean", "largest") for name in INPUT_NAMES)
+"""The input-move metrics of every episode."""
 """The per-episode safety metrics measured after the start, summarised with bootstrap intervals."""
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 2025
@@ -100,6 +109,11 @@ def episode_metrics(
             settling = float((outside[-1] + 1 if outside.size else 0) * hours + hours)
         max_temperature = float(max(start[e, 4], states[:, 4].max()))
         peak = float(states[:, 4].max())
+        # each observation carries the inputs of the interval before it: the move is the action minus them
+        moves = np.abs(
+            result["actions"][e, :length].astype(np.float64)
+            - result["observations"][e, :length, 4:6].astype(np.float64)
+        )
         metrics.append(
             {
                 "total_reward": float(np.sum(result["rewards"][e, :length])),
@@ -115,6 +129,8 @@ def episode_metrics(
                 "peak_temperature": peak,
                 "limit_margin": float(temperature_limit - peak),
                 "hours_near_limit": float(np.sum(states[:, 4] >= temperature_limit - NEAR_LIMIT_BAND) * hours),
+                **{f"mean_move_{name}": float(moves[:, i].mean()) for i, name in enumerate(INPUT_NAMES)},
+                **{f"largest_move_{name}": float(moves[:, i].max()) for i, name in enumerate(INPUT_NAMES)},
                 "termination_reason": str(result["termination_reasons"][e]),
                 "length": length,
             }
@@ -148,7 +164,7 @@ def summarise(values) -> dict:
 def summarise_episodes(episodes: list[dict]) -> dict:
     """The summary of an evaluation from its per-episode metrics (those metrics the episodes carry)."""
     summary = {}
-    for metric in ("total_reward", "steady_state_offset", "max_temperature", *SAFETY_METRICS):
+    for metric in ("total_reward", "steady_state_offset", "max_temperature", *SAFETY_METRICS, *MOVE_METRICS):
         values = [e[metric] for e in episodes if metric in e and e[metric] is not None]
         if values:
             summary[metric] = summarise(values)

@@ -9,9 +9,10 @@ import pytest
 from helpers import HoldInputs
 
 import cstr
+from cstr.control.baselines import SteadyInputs
 from cstr.control.pi import PIController
 from cstr.control.pi_tuning import centre_tuning
-from cstr.experiments.evaluation import bootstrap_ci, evaluate
+from cstr.experiments.evaluation import MOVE_METRICS, bootstrap_ci, evaluate
 from cstr.seeds import EVALUATION_SEED_START, SeedError
 
 
@@ -136,3 +137,14 @@ def test_your_own_controller_is_evaluated_from_the_command_line(tmp_path, monkey
     assert main(["evaluate", "--controller", "own_controller:Mute", "--scenario", "grade_up", "--episodes", "2"]) == 2
     assert "has no act(obs) method" in capsys.readouterr().err
     assert main(["evaluate", "--controller", "own_controller:Nope", "--scenario", "grade_up", "--episodes", "2"]) == 2
+
+
+def test_input_moves_are_the_changes_of_each_input_from_the_inputs_before():
+    recipe = evaluate(SteadyInputs(), "grade_up", 2)
+    for episode in recipe.episodes:
+        assert set(MOVE_METRICS) <= set(episode)
+        # open loop: one move, at the first step, from the start grade's inputs to the target's; then none
+        assert episode["largest_move_coolant"] > 0.0
+        assert episode["mean_move_coolant"] == pytest.approx(episode["largest_move_coolant"] / episode["length"])
+        assert episode["mean_move_initiator"] == pytest.approx(episode["largest_move_initiator"] / episode["length"])
+    assert "mean_move_coolant" in recipe.summary
