@@ -34,7 +34,7 @@ COMPARISON_FILE = "results/nmpc_comparison.json"
 ROBUSTNESS_FILE = "results/robustness.json"
 """The robustness cases, relative to the data folder."""
 COMPARISON_EPISODES = 20
-ROBUSTNESS_EPISODES = 5
+ROBUSTNESS_EPISODES = 20
 GAP_BASELINE = "pi"
 
 PERTURBATIONS = {
