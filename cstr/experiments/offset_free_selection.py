@@ -5,7 +5,7 @@
   seed's deployed cost model (``picnn-seed<s>``): the weights on the two bias
   inputs start at zero, so at b = 0 it starts as the cost ``bc+``/``iql+``
   descend, and training teaches it what a bias does
-  (:data:`OFFSET_FREE_RECIPE`, the same NARX model, a tenth of its
+  (:data:`OFFSET_FREE_RECIPE`: the same NARX model, under a third of its
   learning rate).
 * :func:`select_offset_free` (``python -m cstr select-offset-free``): for the
   canonical IQL's seed, trains one candidate per bias range
@@ -24,7 +24,6 @@ evaluation episodes.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from dataclasses import asdict
 
@@ -35,6 +34,7 @@ from cstr.agents.policy import load_policy_controller
 from cstr.agents.weights import chosen_training_seed, copy_weights, load_sidecar, seeded_name, weight_files
 from cstr.control.rollout import rollout
 from cstr.experiments.comparison import PERTURBATIONS
+from cstr.experiments.train import train_in_processes
 from cstr.plant.scenarios import SCENARIO_NAMES
 from cstr.safety.cost_model import CostModelResult, train_cost_model
 from cstr.safety.offset_free import OffsetFreeConfig
@@ -121,17 +121,6 @@ def _train_job(args) -> dict:
     return {"seed": seed, "name": name, "seconds": time.perf_counter() - started, "written": written}
 
 
-def _train_many(jobs, root, workers: int) -> None:
-    root = data_root(root)
-    written = []
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(max(1, min(workers, len(jobs)))) as pool:
-        for report in pool.imap_unordered(_train_job, jobs):
-            print(f"  seed {report['seed']}: {report['name']} {report['seconds']:.0f} s", flush=True)
-            written += [path.relative_to(root).as_posix() for path in report["written"]]
-    update_manifest(root, written)
-
-
 def chosen_bias_range(root=None) -> tuple[float, float]:
     """The bias range chosen on validation seeds; the first candidate where none was chosen."""
     root = data_root(root)
@@ -144,7 +133,7 @@ def train_offset_free_cost_models(seeds, root=None, workers: int = 2, updates=No
     """``picnn-offset-free-seed<s>`` for every seed, with the chosen bias range, ``workers`` at a time."""
     bias_range = chosen_bias_range(root)
     jobs = [(int(s), data_root(root), bias_range, OFFSET_FREE_COST_MODEL_NAME, updates) for s in seeds]
-    _train_many(jobs, root, workers)
+    train_in_processes(_train_job, jobs, root, workers)
 
 
 def validation_cells(controller, episodes: int = SELECTION_EPISODES) -> dict[str, dict[str, float]]:
@@ -171,7 +160,7 @@ def select_offset_free(root=None, episodes: int = SELECTION_EPISODES, workers: i
     seed = 0 if seed is None else seed
     candidates = {range_label(r): r for r in CANDIDATE_BIAS_RANGES}
     jobs = [(seed, root, r, f"{OFFSET_FREE_COST_MODEL_NAME}-{label}", updates) for label, r in candidates.items()]
-    _train_many(jobs, root, workers)
+    train_in_processes(_train_job, jobs, root, workers)
     # the correction without a bias, on the same cells: what the candidates are measured against
     baseline = validation_cells(load_corrected_controller("iql", root, seed=seed), episodes)
     rows = [{"bias_range": None, "estimator": None, "returns": baseline, "mean": _mean(baseline)}]

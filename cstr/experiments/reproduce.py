@@ -38,6 +38,7 @@ from cstr.experiments.evaluation import evaluate
 from cstr.experiments.offset_free_selection import chosen_bias_range, train_offset_free_seed
 from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, load_controller, training_seed_controller
 from cstr.experiments.selection import select_seed
+from cstr.experiments.train import train_in_processes
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES
 from cstr.safety.cost_model import CostModelConfig, train_cost_model
 from cstr.safety.shipped import (
@@ -120,20 +121,14 @@ def cost_model_seed(args) -> dict:
     torch.set_num_threads(1)
     started = time.perf_counter()
     written, _ = train_seed_cost_model(seed, root, target, name, updates)
-    return {"seed": seed, "seconds": {name: time.perf_counter() - started}, "written": written}
+    return {"seed": seed, "name": f"{name} ({target})", "seconds": time.perf_counter() - started, "written": written}
 
 
 def train_cost_models(seeds, root=None, target: str | None = None, name: str = COST_MODEL_NAME, workers: int = 2):
     """Retrain cost model ``name`` for every training seed, from the shipped per-seed policies, in parallel."""
     root = data_root(root)
     target = target or chosen_target(root)
-    context = multiprocessing.get_context("spawn")
-    written = []
-    with context.Pool(min(workers, len(seeds))) as pool:
-        for report in pool.imap_unordered(cost_model_seed, [(int(s), root, target, name, {}) for s in seeds]):
-            print(f"  seed {report['seed']}: {name} ({target}) {report['seconds'][name]:.0f} s", flush=True)
-            written += [path.relative_to(root).as_posix() for path in report["written"]]
-    update_manifest(root, written)
+    written = train_in_processes(cost_model_seed, [(int(s), root, target, name, {}) for s in seeds], root, workers)
     if name == COST_MODEL_NAME:
         ship_canonical_cost_model(root)
     return written
