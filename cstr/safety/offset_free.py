@@ -144,34 +144,48 @@ class BiasEstimator:
         return self.bias.copy()
 
 
-def bias_trace(controller, scenario: str, seeds, env_options: dict | None = None) -> dict:
-    """Episodes of an offset-free corrected controller with its estimate recorded at every step.
+class BiasRecorder:
+    """An offset-free corrected controller that records its estimate at every step, for any runner.
 
-    Returns :func:`cstr.control.rollout.rollout`'s arrays plus ``biases`` ``[n, horizon, 2]``
-    (b after each observation) and ``integrating`` ``[n, horizon]`` (whether the estimate moved
-    at that step: for ``"integral"``, the settling gate was open), NaN / False after an episode ended.
+    Runs like ``controller`` (it forwards ``act`` and ``reset``), so it can be handed to
+    :func:`cstr.control.rollout.rollout` or to the evaluation harness; :meth:`trace` then adds what it
+    recorded to that run's arrays.
     """
-    if getattr(controller, "bias_estimator", None) is None:
-        raise ValueError("bias_trace needs a corrected controller with a bias estimator (an offset-free one)")
-    recorded = {"biases": [], "integrating": []}
 
-    class Recorder:
-        def reset(self, rows=None):
-            controller.reset(rows)
+    def __init__(self, controller):
+        if getattr(controller, "bias_estimator", None) is None:
+            raise ValueError("a bias trace needs a corrected controller with a bias estimator (an offset-free one)")
+        self.controller = controller
+        self.biases: list[np.ndarray] = []
+        self.integrating: list[np.ndarray] = []
 
-        def act(self, obs):
-            actions = controller.act(obs)
-            recorded["biases"].append(np.array(controller.last_bias))
-            recorded["integrating"].append(np.array(controller.bias_estimator.active))
-            return actions
+    def reset(self, rows=None) -> None:
+        self.controller.reset(rows)
 
-    out = rollout(Recorder(), scenario, seeds, env_options=env_options)
-    steps = out["rewards"].shape[1]
-    biases = np.full((len(seeds), steps, 2), np.nan)
-    integrating = np.zeros((len(seeds), steps), dtype=bool)
-    biases[:, : len(recorded["biases"])] = np.stack(recorded["biases"], axis=1)
-    integrating[:, : len(recorded["integrating"])] = np.stack(recorded["integrating"], axis=1)
-    ended = np.arange(steps)[None, :] >= out["lengths"][:, None]
-    biases[ended] = np.nan
-    integrating[ended] = False
-    return out | {"biases": biases, "integrating": integrating}
+    def act(self, obs):
+        actions = self.controller.act(obs)
+        self.biases.append(np.array(self.controller.last_bias))
+        self.integrating.append(np.array(self.controller.bias_estimator.active))
+        return actions
+
+    def trace(self, result: dict) -> dict:
+        """``result`` (the rollout arrays of the run this recorder took part in) plus ``biases``
+        ``[n, horizon, 2]`` (b after each observation) and ``integrating`` ``[n, horizon]`` (whether the
+        estimate moved at that step: for ``"integral"``, the settling gate was open), NaN / False after an
+        episode ended."""
+        n, steps = result["rewards"].shape
+        biases = np.full((n, steps, 2), np.nan)
+        integrating = np.zeros((n, steps), dtype=bool)
+        biases[:, : len(self.biases)] = np.stack(self.biases, axis=1)
+        integrating[:, : len(self.integrating)] = np.stack(self.integrating, axis=1)
+        ended = np.arange(steps)[None, :] >= result["lengths"][:, None]
+        biases[ended] = np.nan
+        integrating[ended] = False
+        return result | {"biases": biases, "integrating": integrating}
+
+
+def bias_trace(controller, scenario: str, seeds, env_options: dict | None = None) -> dict:
+    """Episodes of an offset-free corrected controller with its estimate recorded at every step:
+    :func:`cstr.control.rollout.rollout`'s arrays plus :meth:`BiasRecorder.trace`'s."""
+    recorder = BiasRecorder(controller)
+    return recorder.trace(rollout(recorder, scenario, seeds, env_options=env_options))

@@ -249,15 +249,17 @@ def load_model_cost_minimiser(root=None, offset_free: bool = True) -> ModelCostM
     seed = chosen_training_seed("iql", root)
     name = COST_MODEL_NAME if seed is None else seeded_name(COST_MODEL_NAME, seed)
     config = load_sidecar(root / weight_files(name)[0])["config"]
+    dynamics = load_dynamics_model(root, name)
     estimator = None
     if offset_free:
         offset_free_name = (
             OFFSET_FREE_COST_MODEL_NAME if seed is None else seeded_name(OFFSET_FREE_COST_MODEL_NAME, seed)
         )
         bias_range = load_cost_model(root, offset_free_name).bias_range
-        estimator = BiasEstimator(load_offset_free_config(root), bias_range, load_dynamics_model(root, name))
+        # the estimator runs its own float64 copy of the model
+        estimator = BiasEstimator(load_offset_free_config(root), bias_range, dynamics)
     return ModelCostMinimiser(
-        load_dynamics_model(root, name),
+        dynamics,
         horizon=config["horizon"],
         discount=config["discount"],
         limit_weight=config["limit_weight"],
