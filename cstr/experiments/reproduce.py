@@ -8,13 +8,15 @@ Stages, each timed and printed:
    it is distilled from), the full-state ablation's and the offset-free one
    (warm-started from the first, with the bias range chosen on validation
    seeds, :mod:`cstr.experiments.offset_free_selection`) for every training seed
-   (saved as ``weights/<name>-seed<s>``), two seeds at a time on the two
-   cores; then the seed of BC and of IQL (with its PICNN) that does best on
+   (saved as ``weights/<name>-seed<s>``): a seed x stage grid of jobs
+   (:data:`TRAINING_STAGES`) on ``--workers`` local processes or a Ray
+   cluster (:mod:`cstr.experiments.parallel`); then the seed of BC and of IQL (with its PICNN) that does best on
    validation seeds becomes the canonical one ``load_controller`` serves
    (:func:`cstr.experiments.selection.select_seed`);
 4. **evaluation**: ``pi``, ``pi-tuned``, ``bc``, ``iql``, ``bc+``, ``iql+`` in
    all three scenarios on the same evaluation episodes (seeds from
-   1,000,000), every learned controller once per training seed;
+   1,000,000), every learned controller once per training seed, as a
+   controller x seed x scenario grid of jobs on the same workers;
 5. **results**: per-episode metrics (``data/results/evaluation.json``) and
    trajectories of the first evaluation episode (``trajectories.npz``),
    both listed in the manifest. Chapter 7 renders them.
@@ -22,20 +24,20 @@ Stages, each timed and printed:
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cstr.agents.policy import PolicyController, load_policy_controller
+from cstr.agents.policy import load_policy_controller
 from cstr.agents.training import save_agent, train_agent
 from cstr.agents.weights import chosen_training_seed, copy_weights, load_sidecar, seeded_name, weight_files
 from cstr.control.pi_tuning import PI_TUNED_FILE, tune_pi
 from cstr.data.generation import generate
 from cstr.experiments.evaluation import evaluate
 from cstr.experiments.offset_free_selection import chosen_bias_range, train_offset_free_seed
+from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
 from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, load_controller, training_seed_controller
 from cstr.experiments.selection import select_seed
 from cstr.experiments.train import train_in_processes
@@ -82,37 +84,53 @@ def train_seed_cost_model(seed: int, root, target: str, name: str, updates: dict
     return save(result, root=root, name=seeded_name(name, seed), manifest=False), result
 
 
-def train_seed(args) -> dict:
-    """Train BC, IQL and the PICNN cost models for one training seed (runs in a worker process)."""
-    seed, root, updates = args
+TRAINING_STAGES = (("bc", "iql"), (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME), (OFFSET_FREE_COST_MODEL_NAME,))
+"""The training grid's stages in dependency order: each tuple runs for every seed at once, after the one before
+(the cost models read their seed's BC and IQL; the offset-free one is warm-started from the deployed one)."""
+
+
+def train_stage(args) -> dict:
+    """One cell of the seed x stage grid: train ``stage`` for training ``seed`` and save its weights
+    (runs in a worker; every input is read from ``root``, so the cell's result does not depend on where it runs).
+    """
+    seed, stage, root, updates = args
     torch.set_num_threads(1)
-    times = {}
-    trained = {}
-    for algorithm in ("bc", "iql"):
-        started = time.perf_counter()
-        trained[algorithm] = train_agent(
-            algorithm, updates=updates.get(algorithm), seed=seed, data_root=root, progress=False
-        )
-        save_agent(algorithm, trained[algorithm], root=root, name=seeded_name(algorithm, seed), manifest=False)
-        times[algorithm] = time.perf_counter() - started
-    policies = [PolicyController(trained["bc"].policy), PolicyController(trained["iql"].policy)]
-    cost_models = {}
-    for target, name in ((chosen_target(root), COST_MODEL_NAME), ("full-state-model", FULL_STATE_COST_MODEL_NAME)):
-        started = time.perf_counter()
-        _, cost_models[name] = train_seed_cost_model(seed, root, target, name, updates, policies, trained["iql"])
-        times[name] = time.perf_counter() - started
-    if cost_models[COST_MODEL_NAME].config.target == "narx":
-        started = time.perf_counter()
-        train_offset_free_seed(
-            seed,
-            root,
-            chosen_bias_range(root),
-            updates=updates.get("offset-free"),
-            base=cost_models[COST_MODEL_NAME],
-            policies=policies,
-        )
-        times[OFFSET_FREE_COST_MODEL_NAME] = time.perf_counter() - started
-    return {"seed": seed, "seconds": times}
+    started = time.perf_counter()
+    if stage in ("bc", "iql"):
+        trained = train_agent(stage, updates=updates.get(stage), seed=seed, data_root=root, progress=False)
+        written = save_agent(stage, trained, root=root, name=seeded_name(stage, seed), manifest=False)
+    elif stage == COST_MODEL_NAME:
+        written, _ = train_seed_cost_model(seed, root, chosen_target(root), stage, updates)
+    elif stage == FULL_STATE_COST_MODEL_NAME:
+        written, _ = train_seed_cost_model(seed, root, "full-state-model", stage, updates)
+    elif stage == OFFSET_FREE_COST_MODEL_NAME:
+        # the offset-free cost is the NARX cost with an output bias: only where the deployed cost is a NARX one
+        written = []
+        if chosen_target(root) == "narx":
+            bias_range = chosen_bias_range(root)
+            written = train_offset_free_seed(seed, root, bias_range, updates=updates.get("offset-free"))
+    else:
+        raise ValueError(f"unknown training stage {stage!r}; stages: {', '.join(sum(TRAINING_STAGES, ()))}")
+    return {"seed": seed, "name": stage, "seconds": time.perf_counter() - started, "written": written}
+
+
+def train_all(seeds, root: Path, updates: dict, workers: int = 2, backend: str = "loky", address=None) -> dict:
+    """Every stage of :data:`TRAINING_STAGES` for every seed (through :func:`run_jobs`), then the canonical
+    seeds chosen on validation seeds; returns the seconds of every cell, ``{stage: {seed: s}}``."""
+    seconds = {}
+    for stages in TRAINING_STAGES:
+        jobs = [(s, stage, root, updates) for stage in stages for s in seeds]
+        for report in train_in_processes(train_stage, jobs, root, workers, backend, address):
+            seconds.setdefault(report["name"], {})[str(report["seed"])] = report["seconds"]
+    select_seed("bc", seeds, root)
+    # the cost models of the chosen seed follow IQL's choice, with their dynamics models
+    follows = []
+    for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME):
+        follows.append(cost_name)
+        if (root / weight_files(dynamics_name(seeded_name(cost_name, seeds[0])))[0]).exists():
+            follows.append(dynamics_name(cost_name))
+    select_seed("iql", seeds, root, extra_files=tuple(follows))
+    return seconds
 
 
 def cost_model_seed(args) -> dict:
@@ -124,11 +142,21 @@ def cost_model_seed(args) -> dict:
     return {"seed": seed, "name": f"{name} ({target})", "seconds": time.perf_counter() - started, "written": written}
 
 
-def train_cost_models(seeds, root=None, target: str | None = None, name: str = COST_MODEL_NAME, workers: int = 2):
+def train_cost_models(
+    seeds,
+    root=None,
+    target: str | None = None,
+    name: str = COST_MODEL_NAME,
+    workers: int = 2,
+    backend: str = "loky",
+    address: str | None = None,
+):
     """Retrain cost model ``name`` for every training seed, from the shipped per-seed policies, in parallel."""
     root = data_root(root)
     target = target or chosen_target(root)
-    written = train_in_processes(cost_model_seed, [(int(s), root, target, name, {}) for s in seeds], root, workers)
+    jobs = [(int(s), root, target, name, {}) for s in seeds]
+    reports = train_in_processes(cost_model_seed, jobs, root, workers, backend, address)
+    written = [path for report in reports for path in report["written"]]
     if name == COST_MODEL_NAME:
         ship_canonical_cost_model(root)
     return written
@@ -148,36 +176,56 @@ def ship_canonical_cost_model(root) -> list[str]:
     return copied
 
 
-def evaluate_all(seeds, episodes: int, root: Path, progress: bool = True) -> dict:
-    """Every controller in every scenario; learned ones once per training seed."""
+def evaluation_job(args) -> dict:
+    """Evaluate one controller (a training seed's, or a fixed one with ``seed=None``) in one scenario
+    (runs in a worker); returns its record and, if asked, its first episode's states and inputs."""
+    name, seed, scenario, episodes, root, keep_trajectory = args
+    torch.set_num_threads(1)
+    controller = load_controller(name, root) if seed is None else training_seed_controller(name, seed, root)
+    evaluation = evaluate(controller, scenario, episodes, EVALUATION_SEED_START, name=name)
+    result = {"name": name, "seed": seed, "scenario": scenario, "record": evaluation.to_record(), "trajectory": None}
+    if keep_trajectory:
+        rollout = evaluation.rollout
+        length = int(rollout["lengths"][0])
+        result["trajectory"] = (rollout["next_states"][0, :length], rollout["actions"][0, :length].astype(np.float64))
+    return result
+
+
+def evaluate_all(
+    seeds, episodes: int, root: Path, progress: bool = True, workers: int = 1, backend: str = "loky", address=None
+) -> tuple[dict, dict]:
+    """Every controller in every scenario, learned ones once per training seed, as jobs on ``workers`` workers."""
     results = {
         "episodes": episodes,
         "first_seed": EVALUATION_SEED_START,
         "training_seeds": list(seeds),
         "controllers": {},
     }
-    trajectories = {}
     # the stored trajectory of a learned controller is its canonical seed's, the one chapter 7 draws beside it
     canonical = {}
     for name in TRAINED_NAMES:
         chosen = chosen_training_seed(name.partition("+")[0], root)
         canonical[name] = chosen if chosen in seeds else seeds[0]
-    jobs = [(name, None) for name in FIXED_NAMES] + [(name, s) for name in TRAINED_NAMES for s in seeds]
-    for name, seed in jobs:
-        entry = results["controllers"].setdefault(name, {})
-        for scenario in ALL_SCENARIO_NAMES:
-            controller = load_controller(name, root) if seed is None else training_seed_controller(name, seed, root)
-            evaluation = evaluate(controller, scenario, episodes, EVALUATION_SEED_START, name=name)
-            key = "all" if seed is None else f"seed{seed}"
-            entry.setdefault(scenario, {})[key] = evaluation.to_record()
-            if seed is None or seed == canonical[name]:
-                rollout = evaluation.rollout
-                length = int(rollout["lengths"][0])
-                trajectories[f"{name}/{scenario}/states"] = rollout["next_states"][0, :length]
-                trajectories[f"{name}/{scenario}/actions"] = rollout["actions"][0, :length].astype(np.float64)
-            if progress:
-                mean = np.mean([e["total_reward"] for e in evaluation.episodes])
-                print(f"  {name:8s} {key:6s} {scenario:10s} mean total reward {mean:9.3f}", flush=True)
+    controllers = [(name, None) for name in FIXED_NAMES] + [(name, s) for name in TRAINED_NAMES for s in seeds]
+    jobs = [
+        (name, seed, scenario, episodes, root, seed is None or seed == canonical[name])
+        for name, seed in controllers
+        for scenario in ALL_SCENARIO_NAMES
+    ]
+
+    def report(result):
+        if progress:
+            key = "all" if result["seed"] is None else f"seed{result['seed']}"
+            mean = np.mean([e["total_reward"] for e in result["record"]["episodes"]])
+            print(f"  {result['name']:8s} {key:6s} {result['scenario']:10s} mean total reward {mean:9.3f}", flush=True)
+
+    trajectories = {}
+    for result in run_jobs(evaluation_job, jobs, workers, backend, address, report=report):
+        name, scenario = result["name"], result["scenario"]
+        key = "all" if result["seed"] is None else f"seed{result['seed']}"
+        results["controllers"].setdefault(name, {}).setdefault(scenario, {})[key] = result["record"]
+        if result["trajectory"] is not None:
+            trajectories[f"{name}/{scenario}/states"], trajectories[f"{name}/{scenario}/actions"] = result["trajectory"]
     return results, trajectories
 
 
@@ -190,11 +238,13 @@ def save_results(results: dict, trajectories: dict, root: Path, stages: dict) ->
     update_manifest(root, [f"{RESULTS_DIR}/evaluation.json", f"{RESULTS_DIR}/trajectories.npz"])
 
 
-def evaluate_only(seeds=(0, 1, 2), episodes: int = 100, root=None) -> dict:
+def evaluate_only(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int = 2, backend="loky", address=None):
     """Only the evaluation and results stages, on the weights already in ``root`` (after retraining a cost model)."""
     root = data_root(root)
     started = time.perf_counter()
-    results, trajectories = evaluate_all([int(s) for s in seeds], episodes, root)
+    results, trajectories = evaluate_all(
+        [int(s) for s in seeds], episodes, root, workers=workers, backend=backend, address=address
+    )
     stages = {"evaluation": time.perf_counter() - started}
     save_results(results, trajectories, root, stages)
     print(f"[evaluation] {stages['evaluation']:.1f} s", flush=True)
@@ -209,8 +259,16 @@ def run(
     data_episodes: int = 100,
     updates: dict | None = None,
     tune_evaluations: int = 160,
+    backend: str = "loky",
+    address: str | None = None,
 ) -> dict:
+    """The whole comparison from scratch into ``root``; returns the wall seconds of every stage.
 
+    Training and evaluation run as grids of jobs on ``workers`` workers of ``backend``
+    (:mod:`cstr.experiments.parallel`); every job seeds itself, so the results do not depend on the number of
+    workers. The seconds of every training cell are stored beside the results (``training_cells``).
+    """
+    check_backend(backend, workers)
     root = data_root(root)
     updates = updates or {}
     seeds = [int(s) for s in seeds]
@@ -235,31 +293,12 @@ def run(
     stage("pi-tuned", started)
 
     started = time.perf_counter()
-    print(f"[training] BC, IQL and the PICNN for training seeds {seeds}, {workers} at a time", flush=True)
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(seeds))) as pool:
-        for report in pool.imap_unordered(train_seed, [(s, root, updates) for s in seeds]):
-            print(
-                f"  seed {report['seed']}: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()),
-                flush=True,
-            )
-    names = []
-    for s in seeds:
-        for base in ("bc", "iql"):
-            names += weight_files(seeded_name(base, s))
-        for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME, OFFSET_FREE_COST_MODEL_NAME):
-            names += [name for name in weight_files(seeded_name(cost_name, s)) if (root / name).exists()]
-            dynamics_files = weight_files(dynamics_name(seeded_name(cost_name, s)))
-            names += [name for name in dynamics_files if (root / name).exists()]
-    update_manifest(root, names)
-    select_seed("bc", seeds, root)
-    # the cost models of the chosen seed follow IQL's choice, with their dynamics models
-    follows = []
-    for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME):
-        follows.append(cost_name)
-        if (root / weight_files(dynamics_name(seeded_name(cost_name, seeds[0])))[0]).exists():
-            follows.append(dynamics_name(cost_name))
-    select_seed("iql", seeds, root, extra_files=tuple(follows))
+    print(
+        f"[training] {len(seeds)} training seeds x {len(sum(TRAINING_STAGES, ()))} stages, {workers} at a time "
+        f"({backend})",
+        flush=True,
+    )
+    cells = train_all(seeds, root, updates, workers, backend, address)
     stage("training", started)
 
     started = time.perf_counter()
@@ -268,10 +307,12 @@ def run(
         f"{len(ALL_SCENARIO_NAMES)} scenarios x {episodes} episodes",
         flush=True,
     )
-    results, trajectories = evaluate_all(seeds, episodes, root)
+    results, trajectories = evaluate_all(seeds, episodes, root, workers=workers, backend=backend, address=address)
     stage("evaluation", started)
 
     started = time.perf_counter()
+    results["training_cells"] = cells
+    results["workers"] = {"count": int(workers), "backend": backend}
     save_results(results, trajectories, root, stages)
     stage("results", started)
     stages["total"] = time.perf_counter() - total
@@ -286,16 +327,19 @@ def register(subparsers) -> None:
     models.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
     models.add_argument("--target", default=None, help="cost-model target (default: the shipped picnn's)")
     models.add_argument("--name", default=COST_MODEL_NAME, help=f"weights name (default {COST_MODEL_NAME})")
-    models.add_argument("--workers", type=int, default=2, help="processes in parallel (default 2)")
+    add_parallel_arguments(models)
     add_data_argument(models)
     models.set_defaults(
-        func=lambda args: train_cost_models(args.seeds, args.data, args.target, args.name, args.workers) and 0
+        func=lambda args: (
+            train_cost_models(args.seeds, args.data, args.target, args.name, args.workers, args.backend, args.address)
+            and 0
+        )
     )
 
     parser = subparsers.add_parser("reproduce", help="datasets, training, evaluation and results from scratch")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per scenario (default 100)")
-    parser.add_argument("--workers", type=int, default=2, help="training processes in parallel (default 2)")
+    add_parallel_arguments(parser)
     parser.add_argument(
         "--evaluation-only", action="store_true", help="only evaluate the shipped weights; write the results"
     )
@@ -304,7 +348,7 @@ def register(subparsers) -> None:
     def command(args):
         torch.set_num_threads(1)
         if args.evaluation_only:
-            return evaluate_only(args.seeds, args.episodes, args.data) and 0
-        return run(args.seeds, args.episodes, args.data, args.workers) and 0
+            return evaluate_only(args.seeds, args.episodes, args.data, args.workers, args.backend, args.address) and 0
+        return run(args.seeds, args.episodes, args.data, args.workers, backend=args.backend, address=args.address) and 0
 
     parser.set_defaults(func=command)

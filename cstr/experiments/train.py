@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -11,29 +10,34 @@ import torch
 
 from cstr.agents.training import ALGORITHMS, save_agent, train_agent
 from cstr.agents.weights import weight_files
+from cstr.experiments.parallel import run_jobs
 from cstr.safety.cost_model import TARGETS, CostModelConfig, train_cost_model
 from cstr.safety.shipped import COST_MODEL_NAME, save
 from cstr.seeds import check_training_seed
 from cstr.storage import add_data_argument, data_root, read_manifest, update_manifest
 
 
-def train_in_processes(job, jobs: list, root, workers: int) -> list[str]:
-    """Run ``job(args)`` for every ``args`` of ``jobs`` in ``workers`` spawned processes and list what they wrote.
+def train_in_processes(
+    job, jobs: list, root, workers: int, backend: str = "loky", address: str | None = None
+) -> list[dict]:
+    """Run ``job(args)`` for every ``args`` of ``jobs`` on ``workers`` workers (:func:`run_jobs`) and return
+    their reports, in job order.
 
-    Each ``job`` (a module-level function, so that a spawned process can import it) returns
+    Each ``job`` (a module-level function, so that another process can import it) returns
     ``{"seed", "name", "seconds", "written"}`` (``written``: paths in ``root``); a line per finished job is
     printed. The workers leave the manifest to this parent, which updates it once (concurrent rewrites would
-    lose entries). Returns the written files, relative to ``root``.
+    lose entries). Each report's ``written`` is returned relative to ``root``.
     """
     root = data_root(root)
-    written = []
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(max(1, min(workers, len(jobs)))) as pool:
-        for report in pool.imap_unordered(job, jobs):
-            print(f"  seed {report['seed']}: {report['name']} {report['seconds']:.0f} s", flush=True)
-            written += [Path(path).relative_to(root).as_posix() for path in report["written"]]
-    update_manifest(root, written)
-    return written
+
+    def report(result):
+        print(f"  seed {result['seed']}: {result['name']} {result['seconds']:.0f} s", flush=True)
+
+    reports = run_jobs(job, jobs, workers, backend, address, report=report)
+    for result in reports:
+        result["written"] = [Path(path).relative_to(root).as_posix() for path in result["written"]]
+    update_manifest(root, [path for result in reports for path in result["written"]])
+    return reports
 
 
 def _refuse_to_overwrite(root, name: str) -> str | None:

@@ -1,24 +1,69 @@
 """The reproduce pipeline end to end, at toy scale, into a temporary data folder."""
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES
-from cstr.experiments.reproduce import run
+from cstr.experiments.reproduce import TRAINING_STAGES, run
 from cstr.storage import read_manifest, verify_files
 
 
-def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
-    stages = run(
-        seeds=[0, 1],
-        episodes=2,
-        root=tmp_path,
-        workers=2,
-        data_episodes=3,
-        updates={"bc": 20, "iql": 20, "picnn": 20, "dynamics": 20, "offset-free": 20},
-        tune_evaluations=3,
-    )
+TOY = {
+    "seeds": [0, 1],
+    "episodes": 2,
+    "data_episodes": 3,
+    "updates": {"bc": 20, "iql": 20, "picnn": 20, "dynamics": 20, "offset-free": 20},
+    "tune_evaluations": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    """A toy-scale reproduction on two local worker processes: its data folder and stage times."""
+    root = tmp_path_factory.mktemp("two-workers")
+    return root, run(root=root, workers=2, **TOY)
+
+
+UNTIMED = ("evaluation.json", "MANIFEST.sha256")
+"""The files that hold the wall times (the results, and the manifest with their checksum), compared apart."""
+
+
+def _outputs(root: Path) -> dict:
+    """Every file a reproduction wrote, with its bytes, except the ones that hold wall times."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name not in UNTIMED
+    }
+
+
+def _without_timings(results: dict) -> dict:
+    return {key: value for key, value in results.items() if key not in ("stage_seconds", "training_cells", "workers")}
+
+
+def test_one_worker_reproduces_two_workers_exactly(two_workers, tmp_path):
+    """The seed x stage grid gives the same weights, selections and per-episode results on 1 worker as on 2
+    (bit for bit: the same machine, the same jobs, each seeded by its own arguments)."""
+    root, _ = two_workers
+    run(root=tmp_path, workers=1, **TOY)
+    ours, theirs = _outputs(tmp_path), _outputs(root)
+    assert set(ours) == set(theirs)
+    assert [name for name in ours if ours[name] != theirs[name]] == []
+    one = json.loads((tmp_path / "results" / "evaluation.json").read_text())
+    two = json.loads((root / "results" / "evaluation.json").read_text())
+    assert one["workers"] == {"count": 1, "backend": "loky"} and two["workers"] == {"count": 2, "backend": "loky"}
+    assert _without_timings(one) == _without_timings(two)
+    listed = [read_manifest(folder) for folder in (tmp_path, root)]
+    assert [{k: v for k, v in m.items() if not k.endswith("evaluation.json")} for m in listed] == [
+        {k: v for k, v in listed[1].items() if not k.endswith("evaluation.json")}
+    ] * 2
+
+
+def test_reproduce_runs_every_stage_and_records_verified_results(two_workers):
+    tmp_path, stages = two_workers
     assert set(stages) == {"datasets", "pi-tuned", "training", "evaluation", "results", "total"}
     manifest = read_manifest(tmp_path)
     for name in (
@@ -64,3 +109,6 @@ def test_reproduce_runs_every_stage_and_records_verified_results(tmp_path):
     assert states.shape[0] == first["length"]
     assert np.isclose(np.max(states[:, 4]), first["peak_temperature"], rtol=1e-9, atol=0.0)
     assert "stress" in results["controllers"]["iql+"]  # the stress scenario is evaluated too
+    # every cell of the seed x stage grid is timed
+    assert set(results["training_cells"]) == set(sum(TRAINING_STAGES, ()))
+    assert all(set(cells) == {"0", "1"} for cells in results["training_cells"].values())
