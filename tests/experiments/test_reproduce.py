@@ -10,7 +10,6 @@ from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES
 from cstr.experiments.reproduce import TRAINING_STAGES, run
 from cstr.storage import read_manifest, verify_files
 
-
 TOY = {
     "seeds": [0, 1],
     "episodes": 2,
