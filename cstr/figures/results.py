@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from rliable import plot_utils
 
 from cstr.experiments.results import Results, evaluations
 from cstr.figures.agents import plot_evaluation_boxes, plot_policy_trajectories
@@ -71,4 +72,63 @@ def plot_seed_spread(spread, references: dict | None = None):
     handles += axes[0, 0].get_legend_handles_labels()[0]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def plot_seed_intervals(per_scenario, aggregate):
+    """rliable's interval-estimate plot of the normalised score: the IQM over training seeds in each scenario
+    and over all of them, with stratified-bootstrap 95 % CIs, one panel each.
+
+    ``per_scenario``: :func:`cstr.experiments.seed_statistics.per_scenario_estimates`; ``aggregate``:
+    :func:`cstr.experiments.seed_statistics.aggregate_estimates`. 0 is the data's PI, 1 the tuned PI.
+    """
+    scenarios = list(dict.fromkeys(per_scenario.index.get_level_values("scenario")))
+    names = list(aggregate.index)
+    points, intervals = {}, {}
+    for name in names:
+        rows = [per_scenario.loc[(scenario, name)] for scenario in scenarios] + [aggregate.loc[name]]
+        points[name] = np.array([row["IQM"] for row in rows])
+        intervals[name] = np.array([[row["IQM low"] for row in rows], [row["IQM high"] for row in rows]])
+    labels = [SCENARIO_TITLES.get(s, s) for s in scenarios] + ["all scenarios"]
+    colors = {name: controller_color(name, i) for i, name in enumerate(names)}
+    fig, axes = plot_utils.plot_interval_estimates(
+        points,
+        intervals,
+        labels,
+        algorithms=names,
+        colors=colors,
+        subfigure_width=3.4,
+        row_height=0.45,
+        xlabel="normalised score (0: the data's PI, 1: pi-tuned)",
+    )
+    for ax in np.ravel(axes):
+        for reference in (0.0, 1.0):
+            ax.axvline(reference, color="0.5", lw=0.8, ls=":")
+    fig.suptitle("interquartile mean over training seeds, 95 % stratified-bootstrap CI", y=1.08, fontsize=10)
+    return fig
+
+
+def plot_seed_profiles(profiles: dict, thresholds):
+    """rliable's performance profiles: the fraction of runs (training seed x scenario) whose normalised score
+    exceeds each threshold, with stratified-bootstrap 95 % bands.
+
+    ``profiles``: :func:`cstr.experiments.seed_statistics.performance_profiles`.
+    """
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    colors = {name: controller_color(name, i) for i, name in enumerate(profiles)}
+    plot_utils.plot_performance_profiles(
+        {name: profile for name, (profile, _) in profiles.items()},
+        np.asarray(thresholds),
+        performance_profile_cis={name: band for name, (_, band) in profiles.items()},
+        colors=colors,
+        ax=ax,
+        xlabel=r"normalised score $\tau$ (0: the data's PI, 1: pi-tuned)",
+        ylabel=r"fraction of runs with score $> \tau$",
+        labelsize="medium",
+        ticklabelsize="medium",
+    )
+    for reference in (0.0, 1.0):
+        ax.axvline(reference, color="0.5", lw=0.8, ls=":")
+    ax.legend(handles=[plt.Line2D([], [], color=colors[n], label=n) for n in profiles], fontsize=8, frameon=False)
+    fig.tight_layout()
     return fig

@@ -1,0 +1,218 @@
+"""The claims table: sentences a reader can check, each with its source, a computed verdict and its statistic.
+
+Each :class:`Claim` is a sentence that could turn out false. Its verdict is
+:func:`cstr.experiments.results.verdict_word` over the cells it is decided
+in: *reproduced* when it holds in every cell, *not reproduced* when in none,
+*partly reproduced* otherwise.
+
+* A comparison claim ("A outperforms B") is decided per training seed of A
+  and scenario by a paired bootstrap of the per-episode differences on the
+  shared evaluation episodes (:func:`cstr.experiments.seed_statistics.paired_difference`):
+  it holds in a cell when the 95 % CI of the mean difference lies wholly on
+  A's side. Beside the cell count, the table gives rliable's probability of
+  improvement over training seeds (:func:`cstr.experiments.seed_statistics.improvement_probabilities`)
+  for total-reward claims.
+* The stability claim counts episodes above the temperature limit or ended
+  early, per compared controller, in the paper's scenarios and the stress
+  scenario (:func:`cstr.experiments.results.claim_stable`).
+* The secondary summary's "IQL+ is best" is decided per training seed
+  (:func:`cstr.experiments.results.claim_iql_plus_best`).
+
+``source`` says where each sentence comes from: the abstract (quoted or
+paraphrased), a secondary summary (never the paper's own words), or a bar
+this book adds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cstr.experiments.results import claim_iql_plus_best, claim_stable, verdict_word
+from cstr.experiments.seed_statistics import OUTCOMES, improvement_probabilities, normalised_scores, paired_cells
+
+ABSTRACT_OUTPERFORM = "abstract: offline RL 'can outperform traditional control approaches'"
+ABSTRACT_CORRECTION = "abstract: 'particularly when combined with convex action correction'"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checkable sentence. For a comparison, ``pairs`` lists ``(A, B)``: the claim is that A is better
+    than B on ``metric`` (higher when ``higher_is_better``), for every training seed of A and scenario."""
+
+    key: str
+    sentence: str
+    source: str
+    pairs: tuple = ()
+    metric: str = "total_reward"
+    higher_is_better: bool = True
+
+
+CLAIMS = (
+    Claim(
+        "rl-beats-data-pi",
+        "Offline RL (BC, IQL) outperforms the PI controllers that generated its data.",
+        ABSTRACT_OUTPERFORM,
+        (("bc", "pi"), ("iql", "pi")),
+    ),
+    Claim(
+        "rl-beats-tuned-pi",
+        "Offline RL (BC, IQL) outperforms a jointly tuned PI.",
+        "this book's stricter bar",
+        (("bc", "pi-tuned"), ("iql", "pi-tuned")),
+    ),
+    Claim(
+        "rl-beats-recipe",
+        "Offline RL (BC, IQL) outperforms the open-loop recipe: the target grade's steady inputs from the first step.",
+        "this book's headroom bar",
+        (("bc", "steady-inputs"), ("iql", "steady-inputs")),
+    ),
+    Claim(
+        "corrected-beats-data-pi",
+        "With the correction, offline RL (BC+, IQL+) outperforms the PI controllers that generated its data.",
+        ABSTRACT_CORRECTION,
+        (("bc+", "pi"), ("iql+", "pi")),
+    ),
+    Claim(
+        "corrected-beats-tuned-pi",
+        "With the correction, offline RL (BC+, IQL+) outperforms a jointly tuned PI.",
+        "this book's stricter bar",
+        (("bc+", "pi-tuned"), ("iql+", "pi-tuned")),
+    ),
+    Claim(
+        "correction-helps",
+        "The correction improves its policy: BC+ beats BC and IQL+ beats IQL, seed by seed.",
+        ABSTRACT_CORRECTION,
+        (("bc+", "bc"), ("iql+", "iql")),
+    ),
+    Claim(
+        "offsets",
+        "BC and IQL show steady-state offsets: they settle further from the grade than the data's PI.",
+        "abstract: BC and IQL show 'steady-state offsets and degraded performance near setpoints'",
+        (("bc", "pi"), ("iql", "pi")),
+        metric="steady_state_offset",
+        # the claim is that the learned controller's offset is the larger one
+        higher_is_better=True,
+    ),
+    Claim(
+        "stable",
+        "Every compared controller stays below the temperature limit and runs every episode to its end, in the "
+        "three scenarios and in the stress scenario.",
+        "abstract: 'maintain stability across all scenarios' (paraphrased; the stress scenario is this book's)",
+    ),
+    Claim(
+        "iql-plus-best",
+        "IQL+ has the highest mean total reward of the compared controllers in every scenario.",
+        "secondary summary, not the abstract",
+    ),
+)
+"""The claims of chapter 7's table, in its order."""
+
+
+def claim(key: str) -> Claim:
+    """The claim of :data:`CLAIMS` with this key."""
+    for candidate in CLAIMS:
+        if candidate.key == key:
+            return candidate
+    raise KeyError(f"no claim {key!r}; claims: {', '.join(c.key for c in CLAIMS)}")
+
+
+def _comparison(results, item: Claim) -> dict:
+    cells = paired_cells(results, item.pairs, results.scenarios, item.metric, item.higher_is_better)
+    holds = cells["outcome"] == OUTCOMES[0]
+    against = cells["outcome"] == OUTCOMES[2]
+    per_pair = {
+        f"{a} vs {b}": f"{int(holds[cells['A'] == a].sum())}/{int((cells['A'] == a).sum())}" for a, b in item.pairs
+    }
+    statistic = "holds in " + ", ".join(f"{pair} {count}" for pair, count in per_pair.items())
+    statistic += f" seed x scenario cells (paired bootstrap 95 % CI); {int(against.sum())} cells significantly against"
+    probabilities = None
+    if item.metric == "total_reward":
+        names = sorted({n for pair in item.pairs for n in pair})
+        scores = normalised_scores(results, names, results.scenarios)
+        probabilities = improvement_probabilities(scores, list(item.pairs))
+        statistic += "; P(A > B) over training seeds " + ", ".join(
+            f"{row.A}: {row[3]:.2f} [{row.low:.2f}, {row.high:.2f}]" for row in probabilities.itertuples(index=False)
+        )
+    return {
+        "supporting": int(holds.sum()),
+        "cells": int(len(cells)),
+        "against": int(against.sum()),
+        "statistic": statistic,
+        "table": cells,
+        "probabilities": probabilities,
+    }
+
+
+def _stable(results) -> dict:
+    scenarios = list(results.scenarios) + list(results.stress_scenarios)
+    outcome = claim_stable(results, scenarios)
+    bad = {n: outcome["violations"][n] + outcome["early_ends"][n] for n in outcome["violations"]}
+    failing = [
+        f"{n} ({outcome['violations'][n]} crossings, {outcome['early_ends'][n]} early ends)"
+        for n, b in bad.items()
+        if b
+    ]
+    statistic = (
+        f"{outcome['clean']} of {outcome['controllers']} controllers without a bad episode in "
+        f"{outcome['total_episodes']} episodes ({', '.join(scenarios)}, every training seed)"
+    )
+    if failing:
+        statistic += "; " + ", ".join(failing)
+    return {"supporting": outcome["clean"], "cells": outcome["controllers"], "statistic": statistic, "detail": outcome}
+
+
+def _iql_plus_best(results) -> dict:
+    outcome = claim_iql_plus_best(results)
+    statistic = (
+        f"best in every scenario for {outcome['supporting_seeds']} of {len(outcome['per_seed'])} training seeds; "
+        + ", ".join(f"seed {s}: {len(v)}/{outcome['scenarios']}" for s, v in outcome["per_seed"].items())
+    )
+    return {
+        "supporting": outcome["supporting_seeds"],
+        "cells": len(outcome["per_seed"]),
+        "statistic": statistic,
+        "detail": outcome,
+    }
+
+
+def evaluate_claim(results, item: Claim) -> dict:
+    """The verdict of one claim on ``results`` (a :class:`cstr.experiments.results.Results`) with its statistic:
+    ``verdict``, ``supporting`` and ``cells`` (where it holds, out of how many), ``statistic`` (a sentence)."""
+    if item.pairs:
+        outcome = _comparison(results, item)
+    elif item.key == "stable":
+        outcome = _stable(results)
+    elif item.key == "iql-plus-best":
+        outcome = _iql_plus_best(results)
+    else:
+        raise ValueError(f"claim {item.key!r} has no pairs and no rule of its own")
+    outcome["verdict"] = verdict_word(outcome["supporting"], outcome["cells"])
+    return outcome
+
+
+def claims_table(results, claims=CLAIMS) -> tuple[pd.DataFrame, dict]:
+    """Every claim's sentence, source, verdict and statistic (a table), and each claim's full outcome by key."""
+    outcomes = {item.key: evaluate_claim(results, item) for item in claims}
+    table = pd.DataFrame(
+        [
+            {
+                "claim": item.sentence,
+                "source": item.source,
+                "verdict": outcomes[item.key]["verdict"],
+                "holds in": f"{outcomes[item.key]['supporting']} of {outcomes[item.key]['cells']}",
+                "statistic": outcomes[item.key]["statistic"],
+            }
+            for item in claims
+        ],
+        index=pd.Index([item.key for item in claims], name="key"),
+    )
+    return table, outcomes
+
+
+def verdict_counts(outcomes: dict) -> dict:
+    """How many claims got each verdict."""
+    words = [outcome["verdict"] for outcome in outcomes.values()]
+    return {word: int(np.sum([w == word for w in words])) for word in dict.fromkeys(words)}
