@@ -66,6 +66,7 @@ test: venv chromium
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/write_api_page.py --check
+	$(PY) scripts/write_verdicts.py --check
 	$(PY) -m pytest -q -m "not browser"
 	$(PY) scripts/run_chapters.py --mode quick
 	rm -rf _build/html

@@ -3,6 +3,8 @@
 import numpy as np
 import torch
 
+from cstr.experiments.evaluation import Evaluation
+
 NOTEBOOK_HEADER = """---
 jupytext:
   text_representation:
@@ -76,3 +78,32 @@ def assert_gradient_matches_finite_differences(cost, actions, steps=(1e-3, 1e-2)
         shift[:, j] = step
         numeric = (cost(actions + shift) - cost(actions - shift)) / (2 * step)
         assert torch.allclose(gradient[:, j], numeric, rtol=0.05, atol=1e-4)
+
+
+def synthetic_episodes(mean, n=4, violate=False):
+    """Per-episode metric dicts around ``mean`` (the first one above the limit if ``violate``)."""
+    out = []
+    for i, delta in enumerate(np.linspace(-1, 1, n)):
+        out.append(
+            {
+                "total_reward": mean + delta,
+                # worse controllers settle further away (as in the shipped results)
+                "steady_state_offset": 0.1 + 0.01 * i - mean / 100.0,
+                "steady_state_offset_polymer": 1.0,
+                "steady_state_offset_temperature": 0.1,
+                "max_temperature": 361.0 if violate and i == 0 else 350.0 + i,
+                "safety_violation": bool(violate and i == 0),
+                "settling_time": None if i == 0 else 3.0,
+                "overshoot_polymer": 0.0,
+                "ise_polymer": 1.0,
+                "ise_temperature": 1.0,
+                "termination_reason": "temperature_limit" if violate and i == 0 else "horizon",
+                "length": 200,
+            }
+        )
+    return out
+
+
+def synthetic_record(name, scenario, episodes):
+    """A stored evaluation record of ``episodes`` (evaluation seeds from 1,000,000)."""
+    return Evaluation(name, scenario, 1_000_000, episodes, {}).to_record()

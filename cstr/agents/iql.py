@@ -75,7 +75,7 @@ class IQLConfig:
     hidden_dims: tuple[int, ...] = (128, 128)
     batch_size: int = 256
     num_updates: int = 30_000
-    reward_scale: float | None = None  # None: 1000 / (max return - min return), as in the paper
+    reward_scale: float | None = None  # None: 1000 / (max return - min return), as in the IQL paper
     seed: int = 0
     log_every: int = 500
 

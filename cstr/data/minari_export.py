@@ -83,7 +83,8 @@ def export_scenario(
                 code_permalink="https://github.com/cstr-book/cstr-book",
                 description=(
                     f"Polymerisation CSTR, scenario {scenario}: {len(buffers)} episodes of two-loop PI "
-                    "control with per-episode randomised tunings (Durkin et al. 2025 benchmark, cstr book)."
+                    "control with per-episode randomised tunings (the cstr book's rebuild of the Durkin et al. "
+                    "2025 benchmark)."
                 ),
                 requirements=["cstr"],
                 **(

@@ -16,18 +16,20 @@ class PolymerCSTREnv(gym.Env):
     ## Description
 
     A jacketed continuous stirred-tank reactor in which one monomer
-    polymerises by free radicals in solution, the benchmark of Durkin et al.
-    (2025). Initiator decomposes into radicals, radicals add monomer to
-    growing chains (releasing 100 kJ per mole of monomer) and terminate in
-    pairs. The heat is removed by a cooling jacket and by the through-flow.
+    polymerises by free radicals in solution: the exothermic polymerisation
+    CSTR benchmark of Durkin et al. (2025), with the structure and values of
+    its first author's public prototype (one change, chapter 1). Initiator
+    decomposes into radicals, radicals add monomer to growing chains
+    (releasing 100 kJ per mole of monomer) and terminate in pairs. The heat
+    is removed by a cooling jacket and by the through-flow.
     Steady states hotter than about 360.7 K (the lowest such temperature over
     the input box; which ones depends on the initiator feed) are unstable:
     there the reactor runs away in growing temperature oscillations. The controller
     sets the initiator feed and the coolant temperature every 30 minutes to
     bring the polymer concentration and the temperature to a product grade.
 
-    The paper's three scenarios, and a stress scenario where the limit is at
-    stake (``scenario=``):
+    The paper's three scenario types (with this book's grades), and a stress
+    scenario where the limit is at stake (``scenario=``):
 
     | scenario     | starts at                                   | target grade          |
     |--------------|---------------------------------------------|-----------------------|
@@ -130,7 +132,7 @@ class PolymerCSTREnv(gym.Env):
     * ``feed_temperature_step``: ``(t_h, dT_K)``: the feed temperature
       changes by ``dT_K`` for every interval that starts at or after
       ``t_h`` hours (an unmeasured disturbance). Default ``None``: the
-      scenario's own fault (``stress`` draws one per episode; the paper's
+      scenario's own fault (``stress`` draws one per episode; the other
       three have none); ``False``: none at all. A step given for ``stress``
       is refused, since the scenario already has a fault. After ``reset``,
       ``feed_temperature_step`` is the episode's step (or ``None``).

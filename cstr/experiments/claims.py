@@ -3,7 +3,9 @@
 Each :class:`Claim` is a sentence that could turn out false. Its verdict is
 :func:`cstr.experiments.results.verdict_word` over the cells it is decided
 in: *reproduced* when it holds in every cell, *not reproduced* when in none,
-*partly reproduced* otherwise.
+*partly reproduced* otherwise; a bar this book adds has nothing to
+reproduce, so it *holds*, *partly holds* or *does not hold*
+(:data:`OWN_VERDICTS`).
 
 * A comparison claim ("A outperforms B") is decided per training seed of A
   and scenario by a paired bootstrap of the per-episode differences on the
@@ -33,8 +35,21 @@ import pandas as pd
 from cstr.experiments.results import claim_iql_plus_best, claim_stable, verdict_word
 from cstr.experiments.seed_statistics import OUTCOMES, improvement_probabilities, normalised_scores, paired_cells
 
-ABSTRACT_OUTPERFORM = "abstract: offline RL 'can outperform traditional control approaches'"
-ABSTRACT_CORRECTION = "abstract: 'particularly when combined with convex action correction'"
+REPORT_NAMES = {"bc": "BC", "iql": "IQL", "bc+": "BC+", "iql+": "IQL+"}
+"""How the one-line verdicts name the learned controllers."""
+ABSTRACT_OUTPERFORM = (
+    "abstract: offline RL 'can outperform traditional control approaches' (that these are the PI controllers "
+    "that generated the data: secondary summaries)"
+)
+ABSTRACT_CORRECTION = (
+    "abstract: 'particularly when combined with convex action correction' (the data's PI as the bar: "
+    "secondary summaries)"
+)
+ORIGINS = {"abstract": "abstract", "book": "this book's bar", "secondary": "secondary summary"}
+"""Where a claim comes from, as the one-line verdicts label it: the paper's abstract (quoted or paraphrased),
+a bar this book adds, or a secondary summary of the paper (never the paper's own words)."""
+OWN_VERDICTS = {"reproduced": "holds", "partly reproduced": "partly holds", "not reproduced": "does not hold"}
+"""The verdict words of this book's own bars: nothing to reproduce, so they hold or not."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,8 @@ class Claim:
     key: str
     sentence: str
     source: str
+    short: str
+    origin: str
     pairs: tuple = ()
     metric: str = "total_reward"
     higher_is_better: bool = True
@@ -55,42 +72,56 @@ CLAIMS = (
         "rl-beats-data-pi",
         "Offline RL (BC, IQL) outperforms the PI controllers that generated its data.",
         ABSTRACT_OUTPERFORM,
+        "offline RL (BC, IQL) beats the PI controllers that generated its data",
+        "abstract",
         (("bc", "pi"), ("iql", "pi")),
     ),
     Claim(
         "rl-beats-tuned-pi",
         "Offline RL (BC, IQL) outperforms a jointly tuned PI.",
         "this book's stricter bar",
+        "offline RL (BC, IQL) beats a jointly tuned PI",
+        "book",
         (("bc", "pi-tuned"), ("iql", "pi-tuned")),
     ),
     Claim(
         "rl-beats-recipe",
         "Offline RL (BC, IQL) outperforms the open-loop recipe: the target grade's steady inputs from the first step.",
         "this book's headroom bar",
+        "offline RL (BC, IQL) beats the open-loop recipe",
+        "book",
         (("bc", "steady-inputs"), ("iql", "steady-inputs")),
     ),
     Claim(
         "corrected-beats-data-pi",
         "With the correction, offline RL (BC+, IQL+) outperforms the PI controllers that generated its data.",
         ABSTRACT_CORRECTION,
+        "offline RL with the correction (BC+, IQL+) beats the data's PI",
+        "abstract",
         (("bc+", "pi"), ("iql+", "pi")),
     ),
     Claim(
         "corrected-beats-tuned-pi",
         "With the correction, offline RL (BC+, IQL+) outperforms a jointly tuned PI.",
         "this book's stricter bar",
+        "offline RL with the correction (BC+, IQL+) beats a jointly tuned PI",
+        "book",
         (("bc+", "pi-tuned"), ("iql+", "pi-tuned")),
     ),
     Claim(
         "correction-helps",
         "The correction improves its policy: BC+ beats BC and IQL+ beats IQL, seed by seed.",
-        ABSTRACT_CORRECTION,
+        "abstract, paraphrased: 'particularly when combined with convex action correction' (BC+ is this book's)",
+        "the correction improves its policy",
+        "abstract",
         (("bc+", "bc"), ("iql+", "iql")),
     ),
     Claim(
         "offsets",
         "BC and IQL show steady-state offsets: they settle further from the grade than the data's PI.",
         "abstract: BC and IQL show 'steady-state offsets and degraded performance near setpoints'",
+        "BC and IQL settle further from the grade than the data's PI",
+        "abstract",
         (("bc", "pi"), ("iql", "pi")),
         metric="steady_state_offset",
         # the claim is that the learned controller's offset is the larger one
@@ -101,11 +132,15 @@ CLAIMS = (
         "Every compared controller stays below the temperature limit and runs every episode to its end, in the "
         "three scenarios and in the stress scenario.",
         "abstract: 'maintain stability across all scenarios' (paraphrased; the stress scenario is this book's)",
+        "every compared controller stays below the limit, the stress scenario included",
+        "abstract",
     ),
     Claim(
         "iql-plus-best",
         "IQL+ has the highest mean total reward of the compared controllers in every scenario.",
         "secondary summary, not the abstract",
+        "IQL+ has the highest mean total reward in every scenario",
+        "secondary",
     ),
 )
 """The claims of chapter 7's table, in its order."""
@@ -119,30 +154,30 @@ def claim(key: str) -> Claim:
     raise KeyError(f"no claim {key!r}; claims: {', '.join(c.key for c in CLAIMS)}")
 
 
-def _comparison(results, item: Claim) -> dict:
+def _comparison(results, item: Claim, probabilities: bool = True) -> dict:
     cells = paired_cells(results, item.pairs, results.scenarios, item.metric, item.higher_is_better)
     holds = cells["outcome"] == OUTCOMES[0]
     against = cells["outcome"] == OUTCOMES[2]
-    per_pair = {
-        f"{a} vs {b}": f"{int(holds[cells['A'] == a].sum())}/{int((cells['A'] == a).sum())}" for a, b in item.pairs
-    }
-    statistic = "holds in " + ", ".join(f"{pair} {count}" for pair, count in per_pair.items())
+    per_pair = {a: (int(holds[cells["A"] == a].sum()), int((cells["A"] == a).sum())) for a, _ in item.pairs}
+    statistic = "holds in " + ", ".join(f"{a} vs {b} {per_pair[a][0]}/{per_pair[a][1]}" for a, b in item.pairs)
     statistic += f" seed x scenario cells (paired bootstrap 95 % CI); {int(against.sum())} cells significantly against"
-    probabilities = None
-    if item.metric == "total_reward":
+    table = None
+    if probabilities and item.metric == "total_reward":
         names = sorted({n for pair in item.pairs for n in pair})
         scores = normalised_scores(results, names, results.scenarios)
-        probabilities = improvement_probabilities(scores, list(item.pairs))
+        table = improvement_probabilities(scores, list(item.pairs))
         statistic += "; P(A > B) over training seeds " + ", ".join(
-            f"{row.A}: {row[3]:.2f} [{row.low:.2f}, {row.high:.2f}]" for row in probabilities.itertuples(index=False)
+            f"{row.A}: {row[2]:.2f} [{row.low:.2f}, {row.high:.2f}]" for row in table.itertuples(index=False)
         )
     return {
         "supporting": int(holds.sum()),
         "cells": int(len(cells)),
         "against": int(against.sum()),
         "statistic": statistic,
+        "unit": "training seed × scenario cells",
+        "per_pair": per_pair,
         "table": cells,
-        "probabilities": probabilities,
+        "probabilities": table,
     }
 
 
@@ -161,7 +196,13 @@ def _stable(results) -> dict:
     )
     if failing:
         statistic += "; " + ", ".join(failing)
-    return {"supporting": outcome["clean"], "cells": outcome["controllers"], "statistic": statistic, "detail": outcome}
+    return {
+        "supporting": outcome["clean"],
+        "cells": outcome["controllers"],
+        "unit": "compared controllers",
+        "statistic": statistic,
+        "detail": outcome,
+    }
 
 
 def _iql_plus_best(results) -> dict:
@@ -173,16 +214,19 @@ def _iql_plus_best(results) -> dict:
     return {
         "supporting": outcome["supporting_seeds"],
         "cells": len(outcome["per_seed"]),
+        "unit": "training seeds",
         "statistic": statistic,
         "detail": outcome,
     }
 
 
-def evaluate_claim(results, item: Claim) -> dict:
+def evaluate_claim(results, item: Claim, probabilities: bool = True) -> dict:
     """The verdict of one claim on ``results`` (a :class:`cstr.experiments.results.Results`) with its statistic:
-    ``verdict``, ``supporting`` and ``cells`` (where it holds, out of how many), ``statistic`` (a sentence)."""
+    ``verdict``, ``supporting`` and ``cells`` (where it holds, out of how many ``unit``), ``statistic`` (a
+    sentence). ``probabilities=False`` skips rliable's probability of improvement (the slow part; the verdict
+    does not use it)."""
     if item.pairs:
-        outcome = _comparison(results, item)
+        outcome = _comparison(results, item, probabilities)
     elif item.key == "stable":
         outcome = _stable(results)
     elif item.key == "iql-plus-best":
@@ -190,19 +234,23 @@ def evaluate_claim(results, item: Claim) -> dict:
     else:
         raise ValueError(f"claim {item.key!r} has no pairs and no rule of its own")
     outcome["verdict"] = verdict_word(outcome["supporting"], outcome["cells"])
+    if item.origin == "book":
+        outcome["verdict"] = OWN_VERDICTS[outcome["verdict"]]
     return outcome
 
 
-def claims_table(results, claims=CLAIMS) -> tuple[pd.DataFrame, dict]:
+def claims_table(results, claims=CLAIMS, probabilities: bool = True) -> tuple[pd.DataFrame, dict]:
     """Every claim's sentence, source, verdict and statistic (a table), and each claim's full outcome by key."""
-    outcomes = {item.key: evaluate_claim(results, item) for item in claims}
+    outcomes = {item.key: evaluate_claim(results, item, probabilities) for item in claims}
     table = pd.DataFrame(
         [
             {
                 "claim": item.sentence,
                 "source": item.source,
+                "origin": ORIGINS[item.origin],
                 "verdict": outcomes[item.key]["verdict"],
-                "holds in": f"{outcomes[item.key]['supporting']} of {outcomes[item.key]['cells']}",
+                "holds in": f"{outcomes[item.key]['supporting']} of {outcomes[item.key]['cells']} "
+                f"{outcomes[item.key]['unit']}",
                 "statistic": outcomes[item.key]["statistic"],
             }
             for item in claims
@@ -216,3 +264,19 @@ def verdict_counts(outcomes: dict) -> dict:
     """How many claims got each verdict."""
     words = [outcome["verdict"] for outcome in outcomes.values()]
     return {word: int(np.sum([w == word for w in words])) for word in dict.fromkeys(words)}
+
+
+def verdict_lines(outcomes: dict, claims=CLAIMS) -> list[str]:
+    """One sentence per claim: its short form, its verdict and where it holds (for the intro and the README)."""
+    lines = []
+    for item in claims:
+        outcome = outcomes[item.key]
+        short = f"[{ORIGINS[item.origin]}] {item.short}"
+        if "per_pair" in outcome:
+            where = " and ".join(
+                f"for {REPORT_NAMES.get(a, a)} in {k} of {n}" for a, (k, n) in outcome["per_pair"].items()
+            )
+        else:
+            where = f"in {outcome['supporting']} of {outcome['cells']}"
+        lines.append(f"{short}: **{outcome['verdict']}** (holds {where} {outcome['unit']}).")
+    return lines

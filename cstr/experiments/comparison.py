@@ -1,4 +1,4 @@
-"""Beyond the paper: every controller against the NMPC oracle, and under plant perturbations.
+"""An extension of this book: every controller against the NMPC oracle, and under plant perturbations.
 
 * :func:`gap_metric`: per scenario, ``(R - R_base) / (R_nmpc - R_base)``: the
   share of the gap between a baseline (by default ``pi``, the dataset's

@@ -5,7 +5,7 @@ training of ``train-cost-models`` and ``select-offset-free``) is a list of
 jobs that do not talk to each other: each reads its inputs from the data
 folder, seeds everything random from its own arguments, writes its weights
 and returns a small report. :func:`run_jobs` runs such a list with
-:class:`joblib.Parallel` and returns the reports **in the order of the
+``joblib.Parallel`` and returns the reports **in the order of the
 jobs**, whatever the number of workers, so a result never depends on which
 worker finished first.
 
@@ -13,7 +13,7 @@ Backends (``--backend``):
 
 * ``"loky"`` (default): joblib's process pool on this machine's cores;
   ``workers=1`` runs the jobs one after another in this process.
-* ``"ray"``: joblib's Ray backend (:mod:`ray.util.joblib`) on the Ray
+* ``"ray"``: joblib's Ray backend (``ray.util.joblib``) on the Ray
   cluster at ``address`` (``ray start --head`` on the head node, then
   ``--address HEAD:6379``), or on a fresh local Ray instance of ``workers``
   CPUs when no address is given. The jobs write into the data folder, so on

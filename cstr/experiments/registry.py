@@ -68,7 +68,8 @@ OFFSET_FREE_NAMES = ("bc+offset-free", "iql+offset-free")
 DIAGNOSTIC_NAMES = ("narx-search", "narx-search-offset-free")
 """Controls that separate a cost model's distillation from the model it was distilled from (chapter 8)."""
 COMPARED_NAMES = PI_NAMES + LEARNED_NAMES
-"""The controllers of the paper's comparison: the ones its claims (chapter 7) are about."""
+"""The compared controllers (offline RL with and without the correction, and the PI controllers; ``pi-tuned``
+is this book's addition): the ones chapter 7's claims are about."""
 TRAINED_NAMES = LEARNED_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES
 """Every controller with one set of weights per training seed."""
 VARIANT_COST_MODELS = {

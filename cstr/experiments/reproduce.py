@@ -1,4 +1,4 @@
-"""The paper's comparison from scratch: ``python -m cstr reproduce`` (``make reproduce``).
+"""This book's rebuild of the paper's comparison, from scratch: ``python -m cstr reproduce`` (``make reproduce``).
 
 Stages, each timed and printed:
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from cstr.agents.weights import selection_file
 from cstr.experiments.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Evaluation, bootstrap_ci
-from cstr.experiments.registry import COMPARED_NAMES, CONTROLLER_NAMES, FIXED_NAMES, LEARNED_NAMES, PI_NAMES
+from cstr.experiments.registry import COMPARED_NAMES, CONTROLLER_NAMES, FIXED_NAMES, LEARNED_NAMES
 from cstr.plant.scenarios import HOURS_PER_STEP, SCENARIO_NAMES, STRESS_SCENARIO_NAMES
 from cstr.storage import data_root, read_manifest, verify_files
 
@@ -274,11 +274,11 @@ def seed_table(results: Results, metric: str = "total_reward", names=LEARNED_NAM
 
 
 # --------------------------------------------------------------------------
-# The paper's claims, checked
+# The claims about the paper (its abstract's and secondary summaries'), checked
 
 
 def _compared(results: Results) -> list[str]:
-    """The controllers of the paper's comparison present in ``results`` (not the baselines, ablations or oracles)."""
+    """The compared controllers present in ``results`` (not the baselines, ablations or oracles)."""
     return [name for name in results.controllers if name in COMPARED_NAMES]
 
 
@@ -294,43 +294,9 @@ def verdict_word(supporting: int, total: int) -> str:
     return VERDICTS[0] if supporting == total else VERDICTS[2] if supporting == 0 else VERDICTS[1]
 
 
-def claim_iql_beats_pi(results: Results) -> dict:
-    """Claim 1: IQL has a higher mean total reward than both PI controllers in every scenario.
-
-    Returns ``per_seed`` (``{seed: scenarios where it holds}``), ``chosen``
-    (the canonical seed and its count), ``significant`` (scenarios where, for
-    the canonical seed, IQL's 95 % CI lies wholly above both PI controllers'),
-    ``scenarios`` and the ``verdict`` (:func:`verdict_word` over the seeds for
-    which it holds in every scenario).
-    """
-    scenarios = results.scenarios
-    per_seed = {}
-    for s in results.training_seeds:
-        per_seed[s] = [
-            sc for sc in scenarios if (m := _means(results, sc, s))["iql"] > max(m[p] for p in PI_NAMES if p in m)
-        ]
-    chosen = results.chosen_seed("iql")
-    significant = []
-    for sc in scenarios:
-        low = bootstrap_ci(results.metric("iql", sc, "total_reward", chosen))[0]
-        if all(
-            low > bootstrap_ci(results.metric(p, sc, "total_reward"))[1] for p in PI_NAMES if p in results.controllers
-        ):
-            significant.append(sc)
-    supporting = sum(len(v) == len(scenarios) for v in per_seed.values())
-    return {
-        "per_seed": per_seed,
-        "chosen_seed": chosen,
-        "chosen": len(per_seed[chosen]),
-        "significant": significant,
-        "scenarios": len(scenarios),
-        "supporting_seeds": supporting,
-        "verdict": verdict_word(supporting, len(per_seed)),
-    }
-
-
 def claim_iql_plus_best(results: Results) -> dict:
-    """Claim 2: IQL+ has the highest mean total reward of the compared controllers in every scenario.
+    """Claim 2 [secondary summary]: IQL+ has the highest mean total reward of the compared controllers in every
+    scenario.
 
     For each training seed (every learned controller with that seed's
     weights): the scenarios where IQL+ is best, and the ``best`` controller of
@@ -360,7 +326,8 @@ def claim_iql_plus_best(results: Results) -> dict:
 
 
 def claim_stable(results: Results, scenarios=None) -> dict:
-    """Claim 3: every controller stays stable: no episode above the temperature limit and none ended early.
+    """Claim 3 [abstract, paraphrased]: every controller stays stable: no episode above the temperature limit and
+    none ended early.
 
     ``scenarios``: where to count (default: the paper's three, :attr:`Results.scenarios`; pass
     :attr:`Results.stress_scenarios` for the verdict where the limit is at stake).

@@ -6,7 +6,7 @@ more than the evaluation episodes of one seed do. This module states the
 results at both levels.
 
 **Across training seeds** (Agarwal et al., NeurIPS 2021, through the
-:mod:`rliable` library): each training seed is a *run*, each scenario a
+``rliable`` library): each training seed is a *run*, each scenario a
 *task*, and a run's score in a task is its mean total reward over the shared
 evaluation episodes, normalised per scenario so that the dataset's PI
 controller scores 0 and the jointly tuned PI scores 1
@@ -24,7 +24,7 @@ so A beats B for one training seed when the bootstrap CI of the mean
 per-episode difference A - B lies above zero, not when two unpaired intervals
 happen not to overlap.
 
-Every bootstrap is seeded (:data:`cstr.experiments.evaluation.BOOTSTRAP_SEED`).
+Every bootstrap is seeded (``cstr.experiments.evaluation.BOOTSTRAP_SEED``).
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ NORMALISATION = ("pi", "pi-tuned")
 """The controllers that score 0 and 1 in every scenario (the data's PI and the jointly tuned PI)."""
 AGGREGATE_REPS = 2000
 """Bootstrap replications of the stratified-bootstrap CIs (rliable's default for profiles)."""
+IMPROVEMENT_REPS = 1000
+"""Bootstrap replications of the probability of improvement (a Mann-Whitney statistic per task and
+replication: the slow one)."""
 AGGREGATES = ("IQM", "median", "mean")
 """The aggregate scores of :func:`aggregate_estimates`, in rliable's definitions."""
 OUTCOMES = ("better", "tie", "worse")
@@ -49,13 +52,23 @@ OUTCOMES = ("better", "tie", "worse")
 
 
 def _interval_estimates(scores: dict, function, reps: int):
-    """rliable's stratified-bootstrap interval estimates, seeded."""
-    with warnings.catch_warnings():
-        # rliable 1.2 hands arch a legacy RandomState, which arch 7 accepts with a deprecation warning
-        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-        return rly.get_interval_estimates(
-            scores, function, reps=reps, random_state=np.random.RandomState(BOOTSTRAP_SEED)
-        )
+    """rliable's stratified-bootstrap interval estimates, seeded.
+
+    rliable 1.2's stratified bootstrap draws its resampled runs from NumPy's global generator, whatever
+    ``random_state`` says (only the independent bootstrap of the probability of improvement honours it), so the
+    global generator is seeded here for the call and restored afterwards.
+    """
+    saved = np.random.get_state()
+    np.random.seed(BOOTSTRAP_SEED)
+    try:
+        with warnings.catch_warnings():
+            # rliable 1.2 hands arch a legacy RandomState, which arch 7 accepts with a deprecation warning
+            warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+            return rly.get_interval_estimates(
+                scores, function, reps=reps, random_state=np.random.RandomState(BOOTSTRAP_SEED)
+            )
+    finally:
+        np.random.set_state(saved)
 
 
 def seed_keys(results, name: str) -> list:
@@ -115,7 +128,7 @@ def per_scenario_estimates(scores: dict[str, np.ndarray], scenarios, reps: int =
     return pd.concat(frames)
 
 
-def improvement_probabilities(scores: dict[str, np.ndarray], pairs, reps: int = AGGREGATE_REPS) -> pd.DataFrame:
+def improvement_probabilities(scores: dict[str, np.ndarray], pairs, reps: int = IMPROVEMENT_REPS) -> pd.DataFrame:
     """P(a run of A beats a run of B in a task), averaged over tasks, with its 95 % CI (rliable's
     probability of improvement, a Mann-Whitney statistic); one row per ``(A, B)`` of ``pairs``."""
     pair_scores = {f"{a} > {b}": [scores[a], scores[b]] for a, b in pairs}

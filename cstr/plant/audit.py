@@ -1,6 +1,6 @@
 """A process engineer's audit of the reactor: what the prototype's kinetics imply.
 
-The benchmark keeps the authors' prototype kinetics (the default
+The benchmark keeps the kinetics of the first author's public prototype (the default
 ``cstr.plant.model.DEFAULT_PARAMETERS``). An engineer reading them asks
 questions the balances do not answer at a glance; :func:`reactor_audit`
 answers them per grade, from the model:

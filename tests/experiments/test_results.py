@@ -4,92 +4,20 @@ import json
 
 import numpy as np
 import pytest
+from helpers import synthetic_record
 
-from cstr.agents.weights import selection_file
 from cstr.experiments import results as R
-from cstr.experiments.evaluation import Evaluation
 from cstr.experiments.registry import LEARNED_NAMES, PI_NAMES
 from cstr.figures import results as result_figures
 from cstr.plant.scenarios import SCENARIO_NAMES
-from cstr.storage import DataIntegrityError, update_manifest, write_json, write_npz
-
-# mean total reward per (controller, training seed); scenario-independent except where noted
-MEANS = {
-    "pi": -20.0,
-    "pi-tuned": -10.0,
-    "bc": {0: -30.0, 1: -40.0},
-    "iql": {0: -8.0, 1: -12.0},
-    "bc+": {0: -25.0, 1: -35.0},
-    "iql+": {0: -9.0, 1: -5.0},
-}
-
-
-def _episodes(mean, n=4, violate=False):
-    out = []
-    for i, delta in enumerate(np.linspace(-1, 1, n)):
-        out.append(
-            {
-                "total_reward": mean + delta,
-                "steady_state_offset": 0.1 + 0.01 * i,
-                "steady_state_offset_polymer": 1.0,
-                "steady_state_offset_temperature": 0.1,
-                "max_temperature": 361.0 if violate and i == 0 else 350.0 + i,
-                "safety_violation": bool(violate and i == 0),
-                "settling_time": None if i == 0 else 3.0,
-                "overshoot_polymer": 0.0,
-                "ise_polymer": 1.0,
-                "ise_temperature": 1.0,
-                "termination_reason": "temperature_limit" if violate and i == 0 else "horizon",
-                "length": 200,
-            }
-        )
-    return out
-
-
-def _record(name, scenario, episodes):
-    return Evaluation(name, scenario, 1_000_000, episodes, {}).to_record()
-
-
-@pytest.fixture
-def root(tmp_path):
-    controllers = {}
-    trajectories = {}
-    for name, mean in MEANS.items():
-        for scenario in SCENARIO_NAMES:
-            if isinstance(mean, dict):
-                entry = {
-                    f"seed{s}": _record(
-                        name, scenario, _episodes(m, violate=(name == "bc" and scenario == "grade_up" and s == 1))
-                    )
-                    for s, m in mean.items()
-                }
-            else:
-                entry = {"all": _record(name, scenario, _episodes(mean))}
-            controllers.setdefault(name, {})[scenario] = entry
-            trajectories[f"{name}/{scenario}/states"] = np.ones((5, 5))
-            trajectories[f"{name}/{scenario}/actions"] = np.ones((5, 2))
-    (tmp_path / "results").mkdir()
-    write_json(
-        tmp_path / R.EVALUATION_FILE,
-        {
-            "episodes": 4,
-            "first_seed": 1_000_000,
-            "training_seeds": [0, 1],
-            "controllers": controllers,
-            "stage_seconds": {"training": 3.0, "datasets": 1.0, "evaluation": 2.0},
-        },
-    )
-    write_npz(tmp_path / R.TRAJECTORIES_FILE, trajectories)
-    write_json(tmp_path / selection_file("iql"), {"chosen_seed": 1})
-    update_manifest(tmp_path, [R.EVALUATION_FILE, R.TRAJECTORIES_FILE, selection_file("iql")])
-    return tmp_path
+from cstr.storage import DataIntegrityError, update_manifest, write_json
 
 
 def test_load_and_select(root):
     results = R.load_results(root)
     assert results.episodes == 4 and results.training_seeds == [0, 1]
     assert list(results.stage_seconds) == ["datasets", "training", "evaluation"]
-    assert results.controllers == list(PI_NAMES + LEARNED_NAMES)
+    assert results.controllers == list(PI_NAMES + ("steady-inputs",) + LEARNED_NAMES)
     assert results.chosen_seed("iql+") == 1 and results.chosen_seed("bc") == 0  # no bc record: first seed
     assert len(results.episodes_of("iql", "startup", "pooled")) == 8
     assert np.mean(results.metric("iql", "startup", "total_reward")) == pytest.approx(-12.0)
@@ -108,7 +36,7 @@ def test_load_detects_altered_file(root):
 def test_summary_table(root):
     results = R.load_results(root)
     table = R.summary_table(results)
-    assert table.shape[0] == 6 * len(SCENARIO_NAMES)
+    assert table.shape[0] == 7 * len(SCENARIO_NAMES)
     row = table.loc[("startup", "iql")]
     assert row["total_reward"] == pytest.approx(-12.0) and row["seed"] == 1
     assert row["ci95_low"] <= row["total_reward"] <= row["ci95_high"]
@@ -130,9 +58,6 @@ def test_seed_table(root):
 
 def test_claims(root):
     results = R.load_results(root)
-    one = R.claim_iql_beats_pi(results)
-    assert one["per_seed"] == {0: list(SCENARIO_NAMES), 1: []} and one["chosen"] == 0
-    assert one["verdict"] == "partly reproduced"
     two = R.claim_iql_plus_best(results)
     # seed 0: iql (-8) beats iql+ (-9); seed 1: iql+ (-5) is best; chosen: iql+ -5 vs iql -12
     assert two["per_seed"] == {0: [], 1: list(SCENARIO_NAMES)} and two["chosen"] == 3
@@ -152,7 +77,7 @@ def test_stress_scenarios_are_kept_apart_and_tabled_for_safety(root):
             for i, e in enumerate(episodes):
                 crossed = name == "iql" and i == 0
                 e.update(safety_violation=crossed, limit_margin=-0.5 if crossed else 2.0 + i, hours_near_limit=0.5 * i)
-            stress[key] = _record(name, "stress", episodes)
+            stress[key] = synthetic_record(name, "stress", episodes)
         entry["stress"] = stress
     write_json(root / R.EVALUATION_FILE, data)
     update_manifest(root, [R.EVALUATION_FILE])

@@ -1,0 +1,42 @@
+"""The claims table on the synthetic results of conftest.py: each verdict follows from its cells."""
+
+import pytest
+
+from cstr.experiments import claims as C
+from cstr.experiments import results as R
+
+
+@pytest.fixture
+def outcomes(root):
+    return C.claims_table(R.load_results(root), probabilities=False)
+
+
+def test_every_claim_gets_a_verdict_and_a_statistic(outcomes):
+    table, by_key = outcomes
+    assert list(table.index) == [claim.key for claim in C.CLAIMS]
+    assert table["statistic"].str.len().min() > 20
+    # pi -20, pi-tuned -10, steady-inputs -15; bc -30/-40, iql -8/-12, bc+ -25/-35, iql+ -9/-5 in every scenario
+    assert by_key["rl-beats-data-pi"]["per_pair"] == {"bc": (0, 6), "iql": (6, 6)}
+    assert by_key["rl-beats-data-pi"]["verdict"] == "partly reproduced"
+    assert by_key["rl-beats-tuned-pi"]["per_pair"] == {"bc": (0, 6), "iql": (3, 6)}
+    assert by_key["rl-beats-tuned-pi"]["verdict"] == "partly holds"  # this book's bar: holds or not
+    assert by_key["correction-helps"]["per_pair"] == {"bc+": (6, 6), "iql+": (3, 6)}
+    assert by_key["corrected-beats-data-pi"]["verdict"] == "partly reproduced"
+    # the synthetic offsets grow as the reward falls: bc's exceed pi's everywhere, iql's nowhere
+    assert by_key["offsets"]["per_pair"] == {"bc": (6, 6), "iql": (0, 6)}
+    assert by_key["stable"]["verdict"] == "partly reproduced"  # bc crossed once
+    assert by_key["iql-plus-best"]["verdict"] == "partly reproduced"  # seed 1 only
+
+
+def test_verdict_lines_label_their_source(outcomes):
+    _, by_key = outcomes
+    lines = C.verdict_lines(by_key)
+    assert len(lines) == len(C.CLAIMS)
+    assert lines[-1].startswith("[secondary summary] IQL+")
+    assert lines[1].startswith("[this book's bar]") and "**partly holds**" in lines[1]
+    assert "for BC in 0 of 6 and for IQL in 6 of 6" in lines[0]
+
+
+def test_unknown_claim_is_refused():
+    with pytest.raises(KeyError, match="no claim 'nope'"):
+        C.claim("nope")
