@@ -1,5 +1,6 @@
 """The reproduce pipeline end to end, at toy scale, into a temporary data folder."""
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -59,6 +60,19 @@ def test_one_worker_reproduces_two_workers_exactly(two_workers, tmp_path):
     assert [{k: v for k, v in m.items() if not k.endswith("evaluation.json")} for m in listed] == [
         {k: v for k, v in listed[1].items() if not k.endswith("evaluation.json")}
     ] * 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is an extra: pip install -e '.[ray]'")
+def test_a_local_ray_instance_reproduces_local_processes_exactly(two_workers, tmp_path):
+    """The same grid through joblib's Ray backend (a local instance of two CPUs): the same bytes and results."""
+    root, _ = two_workers
+    run(root=tmp_path, workers=2, backend="ray", **TOY)
+    ours, theirs = _outputs(tmp_path), _outputs(root)
+    assert set(ours) == set(theirs)
+    assert [name for name in ours if ours[name] != theirs[name]] == []
+    on_ray = json.loads((tmp_path / "results" / "evaluation.json").read_text())
+    assert on_ray["workers"] == {"count": 2, "backend": "ray"}
+    assert _without_timings(on_ray) == _without_timings(json.loads((root / "results" / "evaluation.json").read_text()))
 
 
 def test_reproduce_runs_every_stage_and_records_verified_results(two_workers):
