@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm  # text bars: tqdm.auto wants ipywidgets in a notebook
 
+from cstr.agents.increments import check_parameterisation, increment_box, to_increments
 from cstr.agents.nn import DeterministicPolicy, LossLog, Normaliser, seed_everything
 
 TRAINING_INPUTS = ("observations", "actions")
@@ -41,6 +42,7 @@ class BCConfig:
     num_updates: int = 20_000
     seed: int = 0
     log_every: int = 500
+    action_parameterisation: str = "absolute"  # or "increments" (cstr.agents.increments)
 
 
 @dataclass
@@ -51,12 +53,17 @@ class BCResult:
 
 
 def train(data: dict[str, np.ndarray], config: BCConfig = BCConfig(), progress: bool = True) -> BCResult:
-    """Fit the policy to ``data["observations"]`` -> ``data["actions"]``."""
+    """Fit the policy to ``data["observations"]`` -> ``data["actions"]`` (or, with
+    ``action_parameterisation="increments"``, to the actions' increments from the previous inputs)."""
+    check_parameterisation(config.action_parameterisation)
     data = {key: data[key] for key in TRAINING_INPUTS}
+    box = None
+    if config.action_parameterisation == "increments":
+        data, box = to_increments(data), increment_box()
     generator = seed_everything(config.seed)
     observations = torch.as_tensor(data["observations"], dtype=torch.float32)
     actions = torch.as_tensor(data["actions"], dtype=torch.float32)
-    policy = DeterministicPolicy(Normaliser.from_data(data["observations"]), tuple(config.hidden_dims))
+    policy = DeterministicPolicy(Normaliser.from_data(data["observations"], box), tuple(config.hidden_dims))
     targets = policy.normaliser.to_unit(actions)
     optimiser = torch.optim.Adam(policy.net.parameters(), lr=config.learning_rate)
     log = LossLog(["loss"], config.log_every, config.num_updates)

@@ -52,6 +52,7 @@ import torch
 from torch import nn
 from tqdm import tqdm  # text bars: tqdm.auto wants ipywidgets in a notebook
 
+from cstr.agents.increments import check_parameterisation, increment_box, to_increments
 from cstr.agents.nn import LossLog, Normaliser, mlp, seed_everything
 from cstr.envs import core
 
@@ -78,6 +79,7 @@ class IQLConfig:
     reward_scale: float | None = None  # None: 1000 / (max return - min return), as in the IQL paper
     seed: int = 0
     log_every: int = 500
+    action_parameterisation: str = "absolute"  # or "increments" (cstr.agents.increments)
 
 
 class TwinQ(nn.Module):
@@ -181,9 +183,13 @@ class IQLResult:
 
 def train(data: dict[str, np.ndarray], config: IQLConfig = IQLConfig(), progress: bool = True) -> IQLResult:
     """Train IQL on ``data`` (the fields :data:`TRAINING_INPUTS`)."""
+    check_parameterisation(config.action_parameterisation)
     data = {key: data[key] for key in TRAINING_INPUTS}
+    box = None
+    if config.action_parameterisation == "increments":
+        data, box = to_increments(data), increment_box()
     generator = seed_everything(config.seed)
-    normaliser = Normaliser.from_data(data["observations"])
+    normaliser = Normaliser.from_data(data["observations"], box)
     agent = IQL(normaliser, config)
     episode_ends = data["terminations"] | data["truncations"]
     scale = config.reward_scale or paper_reward_scale(data["rewards"], episode_ends)

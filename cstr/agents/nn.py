@@ -78,18 +78,22 @@ def register_float_buffers(module: nn.Module, **values) -> None:
 class Normaliser(nn.Module):
     """Standardises observations and maps actions between the input box and [-1, 1]."""
 
-    def __init__(self, observation_mean, observation_std):
+    def __init__(self, observation_mean, observation_std, action_box=None):
         super().__init__()
-        space = core.action_space()
+        if action_box is None:
+            space = core.action_space()
+            action_box = (space.low, space.high)
         self.register_buffer("observation_mean", torch.as_tensor(observation_mean, dtype=torch.float32))
         self.register_buffer("observation_std", torch.as_tensor(observation_std, dtype=torch.float32))
-        self.register_buffer("action_low", torch.as_tensor(space.low, dtype=torch.float32))
-        self.register_buffer("action_high", torch.as_tensor(space.high, dtype=torch.float32))
+        # the box the network's tanh output spans: the inputs, or (for an increments policy) their changes
+        self.register_buffer("action_low", torch.as_tensor(action_box[0], dtype=torch.float32))
+        self.register_buffer("action_high", torch.as_tensor(action_box[1], dtype=torch.float32))
 
     @classmethod
-    def from_data(cls, observations: np.ndarray) -> Normaliser:
+    def from_data(cls, observations: np.ndarray, action_box=None) -> Normaliser:
+        """Standardise by the data's observations; ``action_box``: ``(low, high)``, default the input box."""
         std = observations.std(axis=0)
-        return cls(observations.mean(axis=0), np.where(std > 1e-6, std, 1.0))
+        return cls(observations.mean(axis=0), np.where(std > 1e-6, std, 1.0), action_box)
 
     def observations(self, obs: torch.Tensor) -> torch.Tensor:
         return (obs - self.observation_mean) / self.observation_std

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from cstr.agents import bc, iql
+from cstr.agents.increments import IncrementPolicy
 from cstr.agents.weights import load_sidecar, load_verified, weight_files
 from cstr.envs import core
 from cstr.storage import data_root
@@ -46,6 +47,10 @@ def load_history(name: str, root=None) -> dict:
 
 
 def load_policy_controller(name: str, root=None) -> PolicyController:
+    """The shipped policy ``name`` as a controller (an increments policy adds its output to the previous inputs)."""
     module = load_agent(name, root)
     policy = module if name.startswith("bc") else module.policy
+    sidecar = load_sidecar(data_root(root) / weight_files(name)[0])
+    if sidecar["config"].get("action_parameterisation", "absolute") == "increments":
+        policy = IncrementPolicy(policy)
     return PolicyController(policy, name=name)

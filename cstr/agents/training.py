@@ -21,6 +21,22 @@ from cstr.storage import data_root, update_manifest
 
 ALGORITHMS = ("bc", "iql")
 """The offline agents :func:`train_agent` trains."""
+INCREMENTS_SUFFIX = "-increments"
+"""``bc-increments``, ``iql-increments``: the same algorithms on input increments (:mod:`cstr.agents.increments`)."""
+
+
+def variant_algorithm(name: str) -> tuple[str, dict]:
+    """``"bc"`` -> ``("bc", {})``; ``"iql-increments"`` -> ``("iql", {"action_parameterisation": "increments"})``:
+    the algorithm behind a trained policy's name and the config fields that make the variant."""
+    if name.endswith(INCREMENTS_SUFFIX):
+        algorithm, overrides = name[: -len(INCREMENTS_SUFFIX)], {"action_parameterisation": "increments"}
+    else:
+        algorithm, overrides = name, {}
+    if algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"unknown policy {name!r}; choose one of {', '.join(ALGORITHMS)} (optionally{INCREMENTS_SUFFIX})"
+        )
+    return algorithm, overrides
 
 
 def train_agent(

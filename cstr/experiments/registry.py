@@ -22,6 +22,8 @@ name                   what it is
 ``iql+full-state``     logged full state (never shipped as ``bc+``/``iql+``)
 ``bc+offset-free``,    the correction with an offset-free cost model and a bias
 ``iql+offset-free``    estimated from measurements (deployable; chapter 8)
+``bc-increments``,     BC and IQL trained on input increments (the prototype's
+``iql-increments``     parameterisation): integral action built in (chapter 7)
 ``narx-search``        diagnostic: the NARX model's own cost minimised by grid
                        search (no PICNN, no policy; chapter 8's control)
 ``narx-search-o...``   ``narx-search-offset-free``: the same with the bias estimate
@@ -65,12 +67,15 @@ ABLATION_NAMES = ("bc+full-state", "iql+full-state")
 """The corrected controllers whose cost model read the full state: trained per training seed, never deployable."""
 OFFSET_FREE_NAMES = ("bc+offset-free", "iql+offset-free")
 """The corrected controllers with integral action (:mod:`cstr.safety.offset_free`): deployable, beyond the paper."""
+INCREMENT_NAMES = ("bc-increments", "iql-increments")
+"""BC and IQL trained to output input increments (:mod:`cstr.agents.increments`, the prototype's
+parameterisation): the control for the offsets claim, deployable, trained per training seed."""
 DIAGNOSTIC_NAMES = ("narx-search", "narx-search-offset-free")
 """Controls that separate a cost model's distillation from the model it was distilled from (chapter 8)."""
 COMPARED_NAMES = PI_NAMES + LEARNED_NAMES
 """The compared controllers (offline RL with and without the correction, and the PI controllers; ``pi-tuned``
 is this book's addition): the ones chapter 7's claims are about."""
-TRAINED_NAMES = LEARNED_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES
+TRAINED_NAMES = LEARNED_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + INCREMENT_NAMES
 """Every controller with one set of weights per training seed."""
 VARIANT_COST_MODELS = {
     "": COST_MODEL_NAME,
@@ -94,6 +99,8 @@ LOADERS: dict[str, Callable[..., object]] = {
     "iql+full-state": lambda root: load_corrected_controller("iql", root, cost_model=FULL_STATE_COST_MODEL_NAME),
     "bc+offset-free": lambda root: load_corrected_controller("bc", root, cost_model=OFFSET_FREE_COST_MODEL_NAME),
     "iql+offset-free": lambda root: load_corrected_controller("iql", root, cost_model=OFFSET_FREE_COST_MODEL_NAME),
+    "bc-increments": lambda root: load_policy_controller("bc-increments", root),
+    "iql-increments": lambda root: load_policy_controller("iql-increments", root),
     "narx-search": lambda root: load_model_cost_minimiser(root, offset_free=False),
     "narx-search-offset-free": lambda root: load_model_cost_minimiser(root, offset_free=True),
 }
@@ -107,7 +114,7 @@ def load_controller(name: str, root=None):
     except KeyError:
         raise ValueError(
             f"unknown controller {name!r}; available: "
-            f"{', '.join(CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + DIAGNOSTIC_NAMES)}"
+            f"{', '.join(CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + INCREMENT_NAMES + DIAGNOSTIC_NAMES)}"
         ) from None
     return loader(root)
 

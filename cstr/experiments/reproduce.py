@@ -31,14 +31,20 @@ import numpy as np
 import torch
 
 from cstr.agents.policy import load_policy_controller
-from cstr.agents.training import save_agent, train_agent
+from cstr.agents.training import save_agent, train_agent, variant_algorithm
 from cstr.agents.weights import chosen_training_seed, copy_weights, load_sidecar, seeded_name, weight_files
 from cstr.control.pi_tuning import PI_TUNED_FILE, tune_pi
 from cstr.data.generation import generate
 from cstr.experiments.evaluation import evaluate
 from cstr.experiments.offset_free_selection import chosen_bias_range, train_offset_free_seed
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
-from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, load_controller, training_seed_controller
+from cstr.experiments.registry import (
+    FIXED_NAMES,
+    INCREMENT_NAMES,
+    TRAINED_NAMES,
+    load_controller,
+    training_seed_controller,
+)
 from cstr.experiments.selection import select_seed
 from cstr.experiments.train import train_in_processes
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES
@@ -84,7 +90,9 @@ def train_seed_cost_model(seed: int, root, target: str, name: str, updates: dict
     return save(result, root=root, name=seeded_name(name, seed), manifest=False), result
 
 
-TRAINING_STAGES = (("bc", "iql"), (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME), (OFFSET_FREE_COST_MODEL_NAME,))
+POLICY_NAMES = ("bc", "iql", *INCREMENT_NAMES)
+"""The policies trained straight from the datasets (the first stage of the grid)."""
+TRAINING_STAGES = (POLICY_NAMES, (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME), (OFFSET_FREE_COST_MODEL_NAME,))
 """The training grid's stages in dependency order: each tuple runs for every seed at once, after the one before
 (the cost models read their seed's BC and IQL; the offset-free one is warm-started from the deployed one)."""
 
@@ -96,9 +104,12 @@ def train_stage(args) -> dict:
     seed, stage, root, updates = args
     torch.set_num_threads(1)
     started = time.perf_counter()
-    if stage in ("bc", "iql"):
-        trained = train_agent(stage, updates=updates.get(stage), seed=seed, data_root=root, progress=False)
-        written = save_agent(stage, trained, root=root, name=seeded_name(stage, seed), manifest=False)
+    if stage in POLICY_NAMES:
+        algorithm, variant = variant_algorithm(stage)
+        trained = train_agent(
+            algorithm, updates=updates.get(algorithm), seed=seed, data_root=root, progress=False, **variant
+        )
+        written = save_agent(algorithm, trained, root=root, name=seeded_name(stage, seed), manifest=False)
     elif stage == COST_MODEL_NAME:
         written, _ = train_seed_cost_model(seed, root, chosen_target(root), stage, updates)
     elif stage == FULL_STATE_COST_MODEL_NAME:
@@ -122,7 +133,8 @@ def train_all(seeds, root: Path, updates: dict, workers: int = 2, backend: str =
         jobs = [(s, stage, root, updates) for stage in stages for s in seeds]
         for report in train_in_processes(train_stage, jobs, root, workers, backend, address):
             seconds.setdefault(report["name"], {})[str(report["seed"])] = report["seconds"]
-    select_seed("bc", seeds, root)
+    for name in ("bc", *INCREMENT_NAMES):
+        select_seed(name, seeds, root)
     # the cost models of the chosen seed follow IQL's choice, with their dynamics models
     follows = []
     for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME):
@@ -160,6 +172,20 @@ def train_cost_models(
     if name == COST_MODEL_NAME:
         ship_canonical_cost_model(root)
     return written
+
+
+def train_policies(names, seeds, root=None, updates=None, workers: int = 2, backend: str = "loky", address=None):
+    """Train the policies ``names`` (of :data:`POLICY_NAMES`) for every training seed as jobs of the grid, then
+    choose each one's canonical seed on validation seeds (``python -m cstr train-policies``)."""
+    root = data_root(root)
+    unknown = [name for name in names if name not in POLICY_NAMES]
+    if unknown:
+        raise ValueError(f"not a policy of the grid: {', '.join(unknown)}; policies: {', '.join(POLICY_NAMES)}")
+    jobs = [(int(s), name, root, updates or {}) for name in names for s in seeds]
+    reports = train_in_processes(train_stage, jobs, root, workers, backend, address)
+    for name in names:
+        select_seed(name, [int(s) for s in seeds], root)
+    return [path for report in reports for path in report["written"]]
 
 
 def ship_canonical_cost_model(root) -> list[str]:
@@ -332,6 +358,22 @@ def register(subparsers) -> None:
     models.set_defaults(
         func=lambda args: (
             train_cost_models(args.seeds, args.data, args.target, args.name, args.workers, args.backend, args.address)
+            and 0
+        )
+    )
+
+    policies = subparsers.add_parser(
+        "train-policies", help="train policies (BC, IQL, their increments variants) for every training seed"
+    )
+    policies.add_argument("names", nargs="+", choices=POLICY_NAMES, help="the policies to train")
+    policies.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    add_parallel_arguments(policies)
+    add_data_argument(policies)
+    policies.set_defaults(
+        func=lambda args: (
+            train_policies(
+                args.names, args.seeds, args.data, workers=args.workers, backend=args.backend, address=args.address
+            )
             and 0
         )
     )

@@ -29,13 +29,13 @@ import pandas as pd
 
 from cstr.agents.weights import selection_file
 from cstr.experiments.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Evaluation, bootstrap_ci
-from cstr.experiments.registry import COMPARED_NAMES, CONTROLLER_NAMES, FIXED_NAMES, LEARNED_NAMES
+from cstr.experiments.registry import COMPARED_NAMES, CONTROLLER_NAMES, FIXED_NAMES, INCREMENT_NAMES, LEARNED_NAMES
 from cstr.plant.scenarios import HOURS_PER_STEP, SCENARIO_NAMES, STRESS_SCENARIO_NAMES
 from cstr.storage import data_root, read_manifest, verify_files
 
 EVALUATION_FILE = "results/evaluation.json"
 TRAJECTORIES_FILE = "results/trajectories.npz"
-SELECTED_ALGORITHMS = ("bc", "iql")
+SELECTED_ALGORITHMS = ("bc", "iql", *INCREMENT_NAMES)
 """The algorithms whose canonical training seed is chosen on validation seeds (their selection records)."""
 RESULT_METRICS = ("total_reward", "steady_state_offset", "max_temperature")
 """The metrics :func:`summary_table` reports with a mean and a bootstrap 95 % confidence interval."""

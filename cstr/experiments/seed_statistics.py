@@ -158,16 +158,13 @@ def performance_profiles(scores: dict[str, np.ndarray], thresholds, reps: int = 
     return {name: (np.asarray(points[name]), np.asarray(intervals[name])) for name in scores}
 
 
-def paired_difference(
-    results, a: str, b: str, scenario: str, seed, metric: str = "total_reward", higher_is_better: bool = True
-) -> dict:
-    """A against B on the shared evaluation episodes for one training seed (of the learned ones among them):
-    the mean per-episode difference A - B of ``metric``, its bootstrap 95 % CI and the ``outcome``
-    (:data:`OUTCOMES`: "better" when the CI excludes zero on A's good side)."""
-    first = results.evaluation["first_seed"]
-    x, y = (results.metric(name, scenario, metric, seed) for name in (a, b))
-    if len(x) != len(y):
-        raise ValueError(f"{a} and {b} have {len(x)} and {len(y)} episodes in {scenario}: not paired")
+def paired_outcome(x, y, higher_is_better: bool = True) -> dict:
+    """``x`` against ``y``, per-episode values on the same episodes: the mean difference x - y, its bootstrap
+    95 % CI (``low``, ``high``) and the ``outcome`` (:data:`OUTCOMES`: "better" when the CI excludes zero on
+    x's good side, "worse" on the other, else "tie")."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"{len(x)} and {len(y)} episodes: a paired comparison needs the same episodes")
     difference = x - y
     low, high = bootstrap_ci(difference)
     sign = 1.0 if higher_is_better else -1.0
@@ -177,17 +174,20 @@ def paired_difference(
         outcome = OUTCOMES[2]
     else:
         outcome = OUTCOMES[1]
-    return {
-        "A": a,
-        "B": b,
-        "scenario": scenario,
-        "seed": seed,
-        "mean difference": float(np.mean(difference)),
-        "low": low,
-        "high": high,
-        "outcome": outcome,
-        "first_seed": int(first),
-    }
+    return {"mean difference": float(np.mean(difference)), "low": low, "high": high, "outcome": outcome}
+
+
+def paired_difference(
+    results, a: str, b: str, scenario: str, seed, metric: str = "total_reward", higher_is_better: bool = True
+) -> dict:
+    """A against B on the shared evaluation episodes of ``results`` for one training seed (of the learned ones
+    among them): :func:`paired_outcome` of ``metric``, with the pair, scenario and seed."""
+    x, y = (results.metric(name, scenario, metric, seed) for name in (a, b))
+    try:
+        outcome = paired_outcome(x, y, higher_is_better)
+    except ValueError as error:
+        raise ValueError(f"{a} and {b} in {scenario}: {error}") from None
+    return {"A": a, "B": b, "scenario": scenario, "seed": seed, **outcome}
 
 
 def paired_cells(results, pairs, scenarios, metric: str = "total_reward", higher_is_better: bool = True):

@@ -24,6 +24,8 @@ def test_every_claim_gets_a_verdict_and_a_statistic(outcomes):
     assert by_key["corrected-beats-data-pi"]["verdict"] == "partly reproduced"
     # the synthetic offsets grow as the reward falls: bc's exceed pi's everywhere, iql's nowhere
     assert by_key["offsets"]["per_pair"] == {"bc": (6, 6), "iql": (0, 6)}
+    assert by_key["offsets-increments"]["verdict"] == "not evaluated"  # no increments policies in these results
+    assert "bc-increments" in by_key["offsets-increments"]["statistic"]
     assert by_key["stable"]["verdict"] == "partly reproduced"  # bc crossed once
     assert by_key["iql-plus-best"]["verdict"] == "partly reproduced"  # seed 1 only
 

@@ -13,6 +13,7 @@ from helpers import random_observations as observations
 from cstr.agents.nn import Normaliser
 from cstr.envs import core
 from cstr.experiments import verdicts
+from cstr.experiments.evaluation import Evaluation
 from cstr.experiments.selection import correction_label, selection_table
 from cstr.figures import safety as safety_figures
 from cstr.safety import diagnostics as safety_diagnostics
@@ -148,7 +149,21 @@ def test_comparison_words_and_counts():
     table = pd.DataFrame(rows).set_index(["scenario", "controller"])
     assert verdicts.count_wins(table, "iql+", "iql") == 2
     assert verdicts.count_wins(table, "iql", "iql+", "steady_state_offset") == 0
-    assert verdicts.correction_verdict(table, "iql+", "iql", "startup") == "improves"
-    assert verdicts.correction_verdict(table, "iql+", "iql", "grade_down") == "does not improve"
-    assert verdicts.correction_verdict(table, "iql+", "iql", "grade_up") == "raises the mean of (CIs overlap)"
+    # the correction's verdict is paired: the same episodes, so a shift far inside the spread still counts
+    spread = np.linspace(-5.0, 5.0, 20)
+    noise = np.random.default_rng(0).normal(0.0, 0.3, 20)
+    evaluations = {
+        (name, scenario): Evaluation(name, scenario, 1_000_000, [{"total_reward": r} for r in rewards], {})
+        for name, scenario, rewards in [
+            ("iql", "startup", -10.0 + spread),
+            ("iql+", "startup", -9.0 + spread + noise),  # +1 on every episode, give or take 0.3
+            ("iql", "grade_up", -10.0 + spread),
+            ("iql+", "grade_up", -10.0 + spread + noise),
+            ("iql", "grade_down", -10.0 + spread),
+            ("iql+", "grade_down", -11.0 + spread),
+        ]
+    }
+    assert verdicts.correction_verdict(evaluations, "iql+", "iql", "startup").startswith("improves (+0.9")
+    assert verdicts.correction_verdict(evaluations, "iql+", "iql", "grade_up").startswith("no significant change")
+    assert verdicts.correction_verdict(evaluations, "iql+", "iql", "grade_down") == "worsens (-1.00 [-1.00, -1.00])"
     assert verdicts.higher_or_lower(2.0, 1.0) == "higher" and verdicts.higher_or_lower(1.0, 2.0) == "lower"
