@@ -37,6 +37,7 @@ from cstr.experiments.registry import (
     ABLATION_NAMES,
     CONTROLLER_NAMES,
     DIAGNOSTIC_NAMES,
+    INCREMENT_NAMES,
     OFFSET_FREE_NAMES,
     VARIANT_COST_MODELS,
 )
@@ -85,7 +86,7 @@ on the simulator (validation seeds). A plant would need a simulator or cautious 
 
 def _selection(name: str, root) -> tuple[str, ...]:
     base, plus, variant = name.partition("+")
-    files = [selection_file(base)] if base in ("bc", "iql") else []
+    files = [selection_file(base)] if base in ("bc", "iql", *INCREMENT_NAMES) else []
     if name in DIAGNOSTIC_NAMES:  # the NARX model behind the canonical IQL's cost: IQL's seed choice
         files.append(selection_file("iql"))
     if plus:
@@ -119,7 +120,7 @@ def controller_information(name: str, root=None) -> dict:
         training, deployment = kinds_of(narx.TRAINING_INPUTS), ("observations", "observation history")
     else:
         base, plus, variant = name.partition("+")
-        if base not in ("bc", "iql"):
+        if base not in ("bc", "iql", *INCREMENT_NAMES):
             raise ValueError(f"unknown controller {name!r}")
         seed = chosen_training_seed(base, root)
         fields = set(_sidecar(root, base, seed)["training_inputs"])
@@ -140,7 +141,7 @@ def controller_information(name: str, root=None) -> dict:
 
 
 def information_table(
-    names=CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + DIAGNOSTIC_NAMES, root=None
+    names=CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + INCREMENT_NAMES + DIAGNOSTIC_NAMES, root=None
 ) -> pd.DataFrame:
     """One row per controller: what it uses at training time and at deployment, and whether a plant could run it."""
     rows = {}

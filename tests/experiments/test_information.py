@@ -3,7 +3,13 @@
 import pytest
 
 from cstr.experiments.information import controller_information, information_table, kinds_of
-from cstr.experiments.registry import ABLATION_NAMES, CONTROLLER_NAMES, DIAGNOSTIC_NAMES, OFFSET_FREE_NAMES
+from cstr.experiments.registry import (
+    ABLATION_NAMES,
+    CONTROLLER_NAMES,
+    DIAGNOSTIC_NAMES,
+    INCREMENT_NAMES,
+    OFFSET_FREE_NAMES,
+)
 
 
 def test_fields_map_to_kinds_and_unknown_fields_are_refused():
@@ -13,7 +19,7 @@ def test_fields_map_to_kinds_and_unknown_fields_are_refused():
 
 
 def test_deployable_controllers_use_no_privileged_information():
-    for name in ("pi", "bc", "iql", "bc+", "iql+", *OFFSET_FREE_NAMES, *DIAGNOSTIC_NAMES):
+    for name in ("pi", "bc", "iql", "bc+", "iql+", *OFFSET_FREE_NAMES, *INCREMENT_NAMES, *DIAGNOSTIC_NAMES):
         info = controller_information(name)
         assert info["deployable"], name
         assert "full state" not in info["training"] + info["deployment"]
@@ -29,7 +35,9 @@ def test_the_corrected_controllers_keep_a_history_and_the_table_covers_every_con
     assert "observation history" in controller_information("iql+")["deployment"]
     assert controller_information("iql")["deployment"] == ("observations",)
     table = information_table()
-    assert list(table.index) == list(CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + DIAGNOSTIC_NAMES)
+    assert list(table.index) == list(
+        CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + INCREMENT_NAMES + DIAGNOSTIC_NAMES
+    )
     assert table.loc["iql+offset-free", "deployment"] == "observations, observation history"
     assert table.loc["narx-search", "chosen on"] == "simulated validation episodes"
     assert table.loc["narx-search-offset-free", "chosen on"] == "simulated validation episodes"
