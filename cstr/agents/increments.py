@@ -1,13 +1,14 @@
 """Policies that output input increments (next input minus the previous one) instead of the inputs themselves.
 
 The first author's public prototype stored the dataset's actions as
-increments (see the brief); this book's policies output absolute inputs. The
-two differ in what they can do at a standstill: a policy of absolute inputs
-must output the exact steady inputs of the grade from the observation alone,
-while a policy of increments holds any input by outputting zero, and keeps
-moving it while an error remains: integral action, built in. Chapter 7 asks
-whether the abstract's "steady-state offsets" of BC and IQL survive the
-change.
+increments; this book's policies output absolute inputs. The two differ in
+what they can do at a standstill: a policy of absolute inputs must output
+the exact steady inputs of the grade from the observation alone, while a
+policy of increments can hold any input by outputting zero and keep moving
+it while an error remains. That is integral action only if the learned
+increment is exactly zero at zero error, which regression does not
+guarantee. Chapter 7 asks whether the abstract's "steady-state offsets" of
+BC and IQL survive the change.
 
 Background. The observation carries the previous applied input (entries 4
 and 5, :mod:`cstr.envs.core`), so the increment is a function of data the

@@ -23,7 +23,7 @@ name                   what it is
 ``bc+offset-free``,    the correction with an offset-free cost model and a bias
 ``iql+offset-free``    estimated from measurements (deployable; chapter 8)
 ``bc-increments``,     BC and IQL trained on input increments (the prototype's
-``iql-increments``     parameterisation): integral action built in (chapter 7)
+``iql-increments``     parameterisation; chapter 7 tests whether it removes the offsets)
 ``narx-search``        diagnostic: the NARX model's own cost minimised by grid
                        search (no PICNN, no policy; chapter 8's control)
 ``narx-search-o...``   ``narx-search-offset-free``: the same with the bias estimate

@@ -8,8 +8,8 @@
   once per training seed (``"seed0"``, ``"seed1"``, ...); and the wall time
   of each stage;
 * ``trajectories.npz``: the states and inputs of the first evaluation
-  episode of each controller and scenario (learned controllers: the first
-  training seed);
+  episode of each controller and scenario (learned controllers: the
+  canonical training seed's);
 * ``bc_selection.json``, ``iql_selection.json``: which training seed was
   chosen on validation seeds (:func:`cstr.experiments.selection.select_seed`).
 
@@ -282,21 +282,22 @@ def _compared(results: Results) -> list[str]:
     return [name for name in results.controllers if name in COMPARED_NAMES]
 
 
-def _means(results: Results, scenario: str, seed) -> dict:
-    return {name: float(np.mean(results.metric(name, scenario, "total_reward", seed))) for name in _compared(results)}
+def _means(results: Results, scenario: str, seed, names=None) -> dict:
+    names = _compared(results) if names is None else [n for n in names if n in results.controllers]
+    return {name: float(np.mean(results.metric(name, scenario, "total_reward", seed))) for name in names}
 
 
 def verdict_word(supporting: int, total: int) -> str:
-    """``"reproduced"`` if a claim holds for all ``total`` training seeds, ``"not reproduced"`` if for none,
-    else ``"partly reproduced"``."""
+    """``"reproduced"`` if a claim holds in all ``total`` cases (training seeds, cells or controllers, whatever
+    it is decided over), ``"not reproduced"`` if in none, else ``"partly reproduced"``."""
     if total < 1:
-        raise ValueError("a verdict needs at least one training seed")
+        raise ValueError("a verdict needs at least one case to decide over")
     return VERDICTS[0] if supporting == total else VERDICTS[2] if supporting == 0 else VERDICTS[1]
 
 
-def claim_iql_plus_best(results: Results) -> dict:
-    """Claim 2 [secondary summary]: IQL+ has the highest mean total reward of the compared controllers in every
-    scenario.
+def claim_iql_plus_best(results: Results, names=None) -> dict:
+    """[secondary summary]: IQL+ has the highest mean total reward of ``names`` (default: the compared
+    controllers, :data:`cstr.experiments.registry.COMPARED_NAMES`) in every scenario.
 
     For each training seed (every learned controller with that seed's
     weights): the scenarios where IQL+ is best, and the ``best`` controller of
@@ -309,7 +310,7 @@ def claim_iql_plus_best(results: Results) -> dict:
     for s in [*results.training_seeds, "chosen"]:
         winners = {}
         for sc in scenarios:
-            m = _means(results, sc, s)
+            m = _means(results, sc, s, names)
             winners[sc] = max(m, key=m.get)
         best[s] = winners
         per_seed[s] = [sc for sc in scenarios if winners[sc] == "iql+"]
@@ -325,24 +326,23 @@ def claim_iql_plus_best(results: Results) -> dict:
     }
 
 
-def claim_stable(results: Results, scenarios=None) -> dict:
-    """Claim 3 [abstract, paraphrased]: every controller stays stable: no episode above the temperature limit and
-    none ended early.
+def claim_stable(results: Results, scenarios=None, names=None) -> dict:
+    """Every controller of ``names`` stays stable: no episode above the temperature limit and none ended early.
 
     ``scenarios``: where to count (default: the paper's three, :attr:`Results.scenarios`; pass
-    :attr:`Results.stress_scenarios` for the verdict where the limit is at stake).
+    :attr:`Results.stress_scenarios` for the verdict where the limit is at stake). ``names``: default every
+    compared controller (:data:`cstr.experiments.registry.COMPARED_NAMES`; not the reference baselines such as
+    ``random``, which no one claims is stable, nor the ablations).
 
-    Counts over every episode of every compared controller
-    (:data:`cstr.experiments.registry.COMPARED_NAMES`; not the reference
-    baselines such as ``random``, which no one claims is stable, nor the
-    ablations), scenario and training seed: ``violations`` and
+    Counts over every episode of every controller, scenario and training seed: ``violations`` and
     ``early_ends`` per controller, and the ``verdict`` over the controllers
     (:func:`verdict_word`: all, some or none of them without a single bad
     episode).
     """
     violations, early, episodes = {}, {}, {}
     scenarios = results.scenarios if scenarios is None else list(scenarios)
-    compared = [name for name in _compared(results) if all(results.evaluated(name, sc) for sc in scenarios)]
+    candidates = _compared(results) if names is None else [n for n in names if n in results.controllers]
+    compared = [name for name in candidates if all(results.evaluated(name, sc) for sc in scenarios)]
     for name in compared:
         eps = [e for sc in scenarios for e in results.episodes_of(name, sc, "pooled")]
         violations[name] = int(sum(bool(e["safety_violation"]) for e in eps))
