@@ -37,7 +37,7 @@ EVALUATION_FILE = "results/evaluation.json"
 TRAJECTORIES_FILE = "results/trajectories.npz"
 SELECTED_ALGORITHMS = ("bc", "iql", *INCREMENT_NAMES)
 """The algorithms whose canonical training seed is chosen on validation seeds (their selection records)."""
-RESULT_METRICS = ("total_reward", "steady_state_offset", "max_temperature")
+RESULT_METRICS = ("total_reward", "steady_state_offset", "peak_temperature")
 """The metrics :func:`summary_table` reports with a mean and a bootstrap 95 % confidence interval."""
 RESULT_TOLERANCE = 1e-3
 """How closely a rerun of the evaluation on another CPU must reproduce each stored mean total reward (relative),
