@@ -12,7 +12,9 @@
   (NMPC is expensive, so the results are shipped) and writes
   :data:`COMPARISON_FILE` and :data:`ROBUSTNESS_FILE` under ``data/``,
   listed in the manifest. ``--controllers NAME ... --merge`` adds
-  controllers to existing results without rerunning NMPC.
+  controllers to existing results without rerunning NMPC. ``--parts stress``
+  runs the NMPC oracles in the stress scenario (:data:`STRESS_FILE`), on the
+  episodes ``reproduce`` evaluated every other controller on.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import numpy as np
 
 from cstr.control import nmpc
 from cstr.experiments.evaluation import evaluate
-from cstr.experiments.registry import CONTROLLER_NAMES, load_controller
-from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
+from cstr.experiments.parallel import run_jobs
+from cstr.experiments.registry import CONTROLLER_NAMES, ORACLE_NAMES, load_controller
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES, STRESS_SCENARIO_NAMES
 from cstr.seeds import EVALUATION_SEED_START, evaluation_seed_argument
 from cstr.storage import add_data_argument, data_root, read_manifest, update_manifest, verify_files, write_json
 
@@ -33,8 +36,12 @@ COMPARISON_FILE = "results/nmpc_comparison.json"
 """The nominal comparison, relative to the data folder."""
 ROBUSTNESS_FILE = "results/robustness.json"
 """The robustness cases, relative to the data folder."""
+STRESS_FILE = "results/nmpc_stress.json"
+"""The NMPC oracles in the stress scenario, relative to the data folder."""
 COMPARISON_EPISODES = 20
 ROBUSTNESS_EPISODES = 20
+STRESS_EPISODES = 100
+"""Stress episodes per oracle: as many as ``reproduce`` evaluates every other controller on, from the same seed."""
 GAP_BASELINE = "pi"
 
 PERTURBATIONS = {
@@ -273,6 +280,40 @@ def robustness(
     }
 
 
+def _stress_job(args) -> dict:
+    """One oracle in the stress scenarios (runs in a worker): its records and solve times."""
+    name, episodes, seed, root = args
+    return run_evaluations([name], STRESS_SCENARIO_NAMES, episodes, seed, root=root)
+
+
+def stress_oracles(
+    names=ORACLE_NAMES, episodes: int = STRESS_EPISODES, seed: int = EVALUATION_SEED_START, root=None, workers=2
+) -> dict:
+    """The NMPC oracles in the stress scenarios, on the episodes every other controller met there (chapter 8):
+    ``{"records": {scenario: {name: record}}, "solve_times": ...}``, one oracle per worker."""
+    records, solve_times = {}, {}
+    for result in run_jobs(_stress_job, [(name, episodes, seed, root) for name in names], workers):
+        for scenario, by_name in result["records"].items():
+            records.setdefault(scenario, {}).update(by_name)
+            solve_times.setdefault(scenario, {}).update(result["solve_times"][scenario])
+    return {
+        "seed": int(seed),
+        "episodes": int(episodes),
+        "controllers": list(names),
+        "records": records,
+        "solve_times": solve_times,
+    }
+
+
+def load_stress_oracles(root=None) -> dict | None:
+    """The shipped :data:`STRESS_FILE` (verified against the manifest), ``None`` if absent."""
+    root = data_root(root)
+    if STRESS_FILE not in read_manifest(root):
+        return None
+    verify_files(root, [STRESS_FILE])
+    return json.loads((root / STRESS_FILE).read_text(encoding="utf-8"))
+
+
 def load_comparison(root=None) -> tuple[dict | None, dict | None]:
     """The shipped comparison and robustness results (verified against the manifest), ``None`` if absent."""
 
@@ -311,6 +352,12 @@ def _command(args) -> int:
         result["seconds"] = time.perf_counter() - began
         _store(root / ROBUSTNESS_FILE, result, merge_robustness if args.merge else None)
         written.append(ROBUSTNESS_FILE)
+    if "stress" in args.parts:
+        began = time.perf_counter()
+        result = stress_oracles(args.controllers or ORACLE_NAMES, args.stress_episodes, args.seed, root)
+        result["seconds"] = time.perf_counter() - began
+        write_json(root / STRESS_FILE, result)
+        written.append(STRESS_FILE)
     update_manifest(root, written)
     print(f"wrote {', '.join(str(root / name) for name in written)}")
     return 0
@@ -347,14 +394,18 @@ def register(subparsers) -> None:
         "--robustness-episodes", type=int, default=ROBUSTNESS_EPISODES, help="episodes per scenario and perturbation"
     )
     parser.add_argument(
+        "--stress-episodes", type=int, default=STRESS_EPISODES, help="episodes per oracle in the stress scenario"
+    )
+    parser.add_argument(
         "--seed", type=evaluation_seed_argument, default=EVALUATION_SEED_START, help="first evaluation seed"
     )
     parser.add_argument(
         "--parts",
         nargs="*",
         default=["nominal", "robustness"],
-        choices=["nominal", "robustness"],
-        help="the nominal comparison, the robustness cases, or both (default)",
+        choices=["nominal", "robustness", "stress"],
+        help="the nominal comparison, the robustness cases (default: both), or the NMPC oracles in the stress "
+        "scenario (--parts stress; two oracles at a time)",
     )
     parser.add_argument(
         "--merge",

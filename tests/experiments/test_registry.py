@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from cstr.experiments.comparison import load_comparison
+from cstr.experiments.comparison import load_comparison, load_stress_oracles
 from cstr.experiments.evaluation import evaluate
 from cstr.experiments.registry import (
     ABLATION_NAMES,
@@ -87,3 +87,16 @@ def test_nmpc_reproduces_its_stored_first_episode():
     stored = record["episodes"][0]["total_reward"]
     rerun = evaluate(load_controller("nmpc"), "grade_down", 1, record["first_seed"]).metric("total_reward")[0]
     assert rerun == pytest.approx(stored, rel=EPISODE_TOLERANCE)
+
+
+def test_stress_oracles_cover_the_evaluation_episodes_and_reproduce_the_first():
+    """The shipped NMPC oracles in the stress scenario met the episodes every other controller met there."""
+    oracles = load_stress_oracles()
+    results = load_results()
+    assert set(oracles["records"]["stress"]) == {"nmpc", "nmpc-offset-free"}
+    for record in oracles["records"]["stress"].values():
+        assert record["first_seed"] == results.evaluation["first_seed"]
+        assert len(record["episodes"]) == results.episodes
+    record = oracles["records"]["stress"]["nmpc-offset-free"]
+    rerun = evaluate(load_controller("nmpc-offset-free"), "stress", 1, record["first_seed"]).metric("total_reward")[0]
+    assert rerun == pytest.approx(record["episodes"][0]["total_reward"], rel=EPISODE_TOLERANCE)
