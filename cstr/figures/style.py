@@ -6,7 +6,11 @@ from cstr.experiments.registry import CONTROLLER_NAMES
 
 SCENARIO_TITLES = {"startup": "Startup", "grade_down": "Grade change down", "grade_up": "Grade change up"}
 _PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:olive", "tab:pink", "tab:brown", "tab:gray")
-CONTROLLER_COLORS = dict(zip(CONTROLLER_NAMES, _PALETTE))
+CONTROLLER_COLORS = dict(zip(CONTROLLER_NAMES, _PALETTE)) | {
+    # a darker shade of each absolute twin's colour, so that the pairs read as pairs
+    "bc-increments": "darkolivegreen",
+    "iql-increments": "mediumvioletred",
+}
 """The colour of each shipped controller, in the registry's order, in every figure of the book."""
 
 
