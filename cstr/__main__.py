@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "cstr.experiments.benchmark_simulation",
     "cstr.experiments.benchmark_iql",
     "cstr.experiments.benchmark_correction",
+    "cstr.experiments.benchmark_training",
 ]
 """The modules that own a command. Imported by name when the parser is built, so that this module
 stays the top of the import graph without importing torch or CasADi merely to be imported."""
