@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from cstr.envs import core
 from cstr.experiments.evaluation import Evaluation
 
 NOTEBOOK_HEADER = """---
@@ -78,6 +79,33 @@ def assert_gradient_matches_finite_differences(cost, actions, steps=(1e-3, 1e-2)
         shift[:, j] = step
         numeric = (cost(actions + shift) - cost(actions - shift)) / (2 * step)
         assert torch.allclose(gradient[:, j], numeric, rtol=0.05, atol=1e-4)
+
+
+def tiny_data(rows=512, seed=0):
+    """A random offline dataset of the training fields, observations and actions inside their ranges."""
+    rng = np.random.default_rng(seed)
+    space = core.action_space()
+    obs = np.column_stack(
+        [
+            rng.uniform(0, 100, rows),
+            rng.uniform(320, 360, rows),
+            rng.normal(0, 20, rows),
+            rng.normal(0, 5, rows),
+            rng.uniform(0, 2.5, rows),
+            rng.uniform(300, 350, rows),
+        ]
+    )
+    actions = rng.uniform(space.low, space.high, size=(rows, 2))
+    ends = np.zeros(rows, dtype=bool)
+    ends[49::50] = True
+    return {
+        "observations": obs.astype(np.float32),
+        "actions": actions.astype(np.float32),
+        "rewards": -rng.uniform(0, 1, rows),
+        "next_observations": np.roll(obs, -1, axis=0).astype(np.float32),
+        "terminations": np.zeros(rows, dtype=bool),
+        "truncations": ends,
+    }
 
 
 def synthetic_episodes(mean, n=4, violate=False):

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from cstr.experiments.reproduce import TRAINING_STAGES, train_stage
-from cstr.storage import add_data_argument, data_root, update_manifest
+from cstr.experiments.train import train_in_processes
+from cstr.storage import add_data_argument, data_root
 
 
 def time_one_seed(seed: int, root, updates: dict | None = None) -> dict[str, float]:
@@ -30,11 +31,9 @@ def time_one_seed(seed: int, root, updates: dict | None = None) -> dict[str, flo
     torch.set_num_threads(1)
     seconds = {}
     for stage in (stage for stages in TRAINING_STAGES for stage in stages):
-        started = time.perf_counter()
-        report = train_stage((seed, stage, Path(root), updates or {}))
-        seconds[stage] = time.perf_counter() - started
-        # the next stages read this cell's weights, verified against the manifest (as reproduce's grid does)
-        update_manifest(root, [Path(path).relative_to(root).as_posix() for path in report["written"]])
+        # one job on one worker, in this process; the next stages read its weights through the manifest
+        (report,) = train_in_processes(train_stage, [(seed, stage, Path(root), updates or {})], root, workers=1)
+        seconds[stage] = report["seconds"]
     return seconds
 
 

@@ -29,9 +29,9 @@ this book adds.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from cstr.experiments.registry import LEARNED_NAMES
@@ -285,6 +285,18 @@ def _iql_plus_best(results) -> dict:
     }
 
 
+def _not_evaluated(reason: str) -> dict:
+    """The outcome of a claim the results cannot decide, and why."""
+    return {
+        "verdict": NOT_EVALUATED,
+        "supporting": 0,
+        "cells": 0,
+        "unit": "cells",
+        "reason": reason,
+        "statistic": f"{NOT_EVALUATED}: {reason}",
+    }
+
+
 def evaluate_claim(results, item: Claim, probabilities: bool = True) -> dict:
     """The verdict of one claim on ``results`` (a :class:`cstr.experiments.results.Results`) with its statistic:
     ``verdict``, ``supporting`` and ``cells`` (where it holds, out of how many ``unit``), ``statistic`` (a
@@ -292,26 +304,14 @@ def evaluate_claim(results, item: Claim, probabilities: bool = True) -> dict:
     does not use it)."""
     missing = sorted({name for pair in item.pairs for name in pair} - set(results.controllers))
     if missing:
-        return {
-            "verdict": NOT_EVALUATED,
-            "supporting": 0,
-            "cells": 0,
-            "unit": "cells",
-            "statistic": f"not evaluated: {', '.join(missing)} missing from the results",
-        }
+        return _not_evaluated(f"{', '.join(missing)} missing from the results")
     if item.pairs:
         outcome = _comparison(results, item, probabilities)
     elif item.key == "stable":
         outcome = _stable(results, list(results.scenarios))
     elif item.key == "stable-stress":
         if not results.stress_scenarios:
-            return {
-                "verdict": NOT_EVALUATED,
-                "supporting": 0,
-                "cells": 0,
-                "unit": "offline RL controllers",
-                "statistic": "not evaluated: no stress scenario in the results",
-            }
+            return _not_evaluated("no stress scenario in the results")
         outcome = _stable(results, list(results.stress_scenarios))
     elif item.key == "iql-plus-best":
         outcome = _iql_plus_best(results)
@@ -346,8 +346,7 @@ def claims_table(results, claims=CLAIMS, probabilities: bool = True) -> tuple[pd
 
 def verdict_counts(outcomes: dict) -> dict:
     """How many claims got each verdict."""
-    words = [outcome["verdict"] for outcome in outcomes.values()]
-    return {word: int(np.sum([w == word for w in words])) for word in dict.fromkeys(words)}
+    return dict(Counter(outcome["verdict"] for outcome in outcomes.values()))
 
 
 def verdict_lines(outcomes: dict, claims=CLAIMS) -> list[str]:
@@ -357,7 +356,7 @@ def verdict_lines(outcomes: dict, claims=CLAIMS) -> list[str]:
         outcome = outcomes[item.key]
         short = f"[{ORIGINS[item.origin]}] {item.short}"
         if outcome["verdict"] == NOT_EVALUATED:
-            lines.append(f"{short}: **{NOT_EVALUATED}** ({outcome['statistic'].split(': ', 1)[1]}).")
+            lines.append(f"{short}: **{NOT_EVALUATED}** ({outcome['reason']}).")
             continue
         if "per_pair" in outcome:
             where = " and ".join(

@@ -30,7 +30,7 @@ from cstr.experiments.parallel import run_jobs
 from cstr.experiments.registry import CONTROLLER_NAMES, ORACLE_NAMES, load_controller
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES, STRESS_SCENARIO_NAMES
 from cstr.seeds import EVALUATION_SEED_START, evaluation_seed_argument
-from cstr.storage import add_data_argument, data_root, read_manifest, update_manifest, verify_files, write_json
+from cstr.storage import add_data_argument, data_root, read_manifest, read_verified_json, update_manifest, write_json
 
 COMPARISON_FILE = "results/nmpc_comparison.json"
 """The nominal comparison, relative to the data folder."""
@@ -305,28 +305,20 @@ def stress_oracles(
     }
 
 
+def _load_listed(root, name: str) -> dict | None:
+    """The data folder's JSON file ``name``, verified against the manifest; ``None`` if the manifest lacks it."""
+    return read_verified_json(root, name) if name in read_manifest(data_root(root)) else None
+
+
 def load_stress_oracles(root=None) -> dict | None:
     """The shipped :data:`STRESS_FILE` (verified against the manifest), ``None`` if absent."""
-    root = data_root(root)
-    if STRESS_FILE not in read_manifest(root):
-        return None
-    verify_files(root, [STRESS_FILE])
-    return json.loads((root / STRESS_FILE).read_text(encoding="utf-8"))
+    return _load_listed(root, STRESS_FILE)
 
 
 def load_comparison(root=None) -> tuple[dict | None, dict | None]:
     """The shipped comparison and robustness results (verified against the manifest), ``None`` if absent."""
 
-    root = data_root(root)
-    listed = read_manifest(root)
-    out = []
-    for name in (COMPARISON_FILE, ROBUSTNESS_FILE):
-        if name in listed:
-            verify_files(root, [name])
-            out.append(json.loads((root / name).read_text(encoding="utf-8")))
-        else:
-            out.append(None)
-    return tuple(out)
+    return _load_listed(root, COMPARISON_FILE), _load_listed(root, ROBUSTNESS_FILE)
 
 
 def _command(args) -> int:

@@ -70,10 +70,10 @@ def chosen_target(root: Path) -> str:
         return CostModelConfig().target
 
 
-def train_seed_cost_model(seed: int, root, target: str, name: str, updates: dict, policies=None, iql_result=None):
-    """The cost model ``<name>-seed<s>`` of one training seed, sampled around that seed's BC and IQL proposals."""
-    if policies is None:
-        policies = [load_policy_controller(seeded_name(base, seed), root) for base in ("bc", "iql")]
+def train_seed_cost_model(seed: int, root, target: str, name: str, updates: dict) -> list:
+    """The cost model ``<name>-seed<s>`` of one training seed, sampled around that seed's BC and IQL proposals
+    (read from ``root``); returns the files written."""
+    policies = [load_policy_controller(seeded_name(base, seed), root) for base in ("bc", "iql")]
     result = train_cost_model(
         target,
         updates=updates.get("picnn"),
@@ -81,13 +81,12 @@ def train_seed_cost_model(seed: int, root, target: str, name: str, updates: dict
         data_root=root,
         iql_root=root,
         iql_name=seeded_name("iql", seed),
-        iql_result=iql_result,
         progress=False,
         dynamics_updates=updates.get("dynamics"),
         policies=policies,
     )
     # the workers leave the manifest to their parent: concurrent rewrites would lose entries
-    return save(result, root=root, name=seeded_name(name, seed), manifest=False), result
+    return save(result, root=root, name=seeded_name(name, seed), manifest=False)
 
 
 POLICY_NAMES = ("bc", "iql", *INCREMENT_NAMES)
@@ -111,9 +110,9 @@ def train_stage(args) -> dict:
         )
         written = save_agent(algorithm, trained, root=root, name=seeded_name(stage, seed), manifest=False)
     elif stage == COST_MODEL_NAME:
-        written, _ = train_seed_cost_model(seed, root, chosen_target(root), stage, updates)
+        written = train_seed_cost_model(seed, root, chosen_target(root), stage, updates)
     elif stage == FULL_STATE_COST_MODEL_NAME:
-        written, _ = train_seed_cost_model(seed, root, "full-state-model", stage, updates)
+        written = train_seed_cost_model(seed, root, "full-state-model", stage, updates)
     elif stage == OFFSET_FREE_COST_MODEL_NAME:
         # the offset-free cost is the NARX cost with an output bias: only where the deployed cost is a NARX one
         written = []
@@ -150,7 +149,7 @@ def cost_model_seed(args) -> dict:
     seed, root, target, name, updates = args
     torch.set_num_threads(1)
     started = time.perf_counter()
-    written, _ = train_seed_cost_model(seed, root, target, name, updates)
+    written = train_seed_cost_model(seed, root, target, name, updates)
     return {"seed": seed, "name": f"{name} ({target})", "seconds": time.perf_counter() - started, "written": written}
 
 

@@ -3,37 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_data
 
 from cstr.agents import bc, iql
 from cstr.agents.nn import Normaliser
 from cstr.agents.policy import PolicyController
 from cstr.envs import core
-
-
-def tiny_data(rows=512, seed=0):
-    rng = np.random.default_rng(seed)
-    space = core.action_space()
-    obs = np.column_stack(
-        [
-            rng.uniform(0, 100, rows),
-            rng.uniform(320, 360, rows),
-            rng.normal(0, 20, rows),
-            rng.normal(0, 5, rows),
-            rng.uniform(0, 2.5, rows),
-            rng.uniform(300, 350, rows),
-        ]
-    )
-    actions = rng.uniform(space.low, space.high, size=(rows, 2))
-    ends = np.zeros(rows, dtype=bool)
-    ends[49::50] = True
-    return {
-        "observations": obs.astype(np.float32),
-        "actions": actions.astype(np.float32),
-        "rewards": -rng.uniform(0, 1, rows),
-        "next_observations": np.roll(obs, -1, axis=0).astype(np.float32),
-        "terminations": np.zeros(rows, dtype=bool),
-        "truncations": ends,
-    }
 
 
 def state_dicts_equal(a, b):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from test_agents import tiny_data
+from helpers import tiny_data
 
 from cstr.agents import bc, iql
 from cstr.agents.increments import IncrementPolicy, increment_box, to_increments
