@@ -73,11 +73,12 @@ test: venv chromium
 	$(JB) build . $(JB_FLAGS)
 	$(PY) -m pytest -q -s -m browser tests/test_browser.py
 
-# The paper's comparison from scratch (datasets, pi-tuned, BC/IQL/PICNN for three
-# training seeds, evaluation of every controller); rewrites data/ and its manifest.
+# The paper's comparison from scratch (datasets, pi-tuned, every learned controller for
+# the ten training seeds of cstr.seeds.TRAINING_SEEDS, evaluation of every controller);
+# rewrites data/ and its manifest.
 reproduce: export OMP_NUM_THREADS := 1
 reproduce: venv
-	$(PY) -m cstr reproduce --seeds 0 1 2 --episodes 100
+	$(PY) -m cstr reproduce --episodes 100
 
 clean:
 	rm -rf _build artifacts

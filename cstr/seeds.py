@@ -4,7 +4,7 @@
 seeds                  used for
 =====================  ================================================
 0 - 99 (per scenario)  dataset episodes (``generate-data``)
-training seeds 0, 1..  BC, IQL, cost models (``train``, ``reproduce``)
+training seeds 0 - 9   BC, IQL, cost models (``train``, ``reproduce``)
 900,000 - 900,015      optimising ``pi-tuned``
 990,000 onwards        validation: choosing seeds, cost models, settings
 1,000,000 onwards      evaluation only; nothing is ever trained there
@@ -21,6 +21,11 @@ EVALUATION_SEED_START = 1_000_000
 VALIDATION_SEED_START = 990_000
 """Seeds for choosing the cost model and the correction's settings: below the
 evaluation range, apart from the dataset (0 onwards) and pi-tuned (900,000 onwards) seeds."""
+TRAINING_SEEDS = tuple(range(10))
+"""The training seeds every learned controller is trained and evaluated with (``reproduce``'s default);
+the canonical one of each is chosen among them on validation seeds."""
+TRAINING_SEEDS_HELP = f"training seeds (default {' '.join(map(str, TRAINING_SEEDS))})"
+"""The ``--seeds`` help of every command that trains or evaluates per training seed."""
 TUNING_SEED_START = 900_000
 """Training seeds of the optimisation: 900000 onwards (below the evaluation range, apart from the
 dataset seeds that start at 0)."""

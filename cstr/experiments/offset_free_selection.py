@@ -48,7 +48,7 @@ from cstr.safety.shipped import (
     save,
     save_offset_free_config,
 )
-from cstr.seeds import VALIDATION_SEED_START
+from cstr.seeds import TRAINING_SEEDS, TRAINING_SEEDS_HELP, VALIDATION_SEED_START
 from cstr.storage import (
     add_data_argument,
     data_root,
@@ -199,7 +199,7 @@ def register(subparsers) -> None:
         help="choose the offset-free correction's bias range and estimator on validation seeds, then train "
         "its cost model for every training seed",
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(TRAINING_SEEDS), help=TRAINING_SEEDS_HELP)
     parser.add_argument(
         "--episodes", type=int, default=SELECTION_EPISODES, help="validation episodes per plant and scenario"
     )

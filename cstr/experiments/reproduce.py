@@ -56,7 +56,7 @@ from cstr.safety.shipped import (
     dynamics_name,
     save,
 )
-from cstr.seeds import EVALUATION_SEED_START
+from cstr.seeds import EVALUATION_SEED_START, TRAINING_SEEDS, TRAINING_SEEDS_HELP
 from cstr.storage import add_data_argument, data_root, update_manifest, write_json, write_npz
 
 RESULTS_DIR = "results"
@@ -124,23 +124,30 @@ def train_stage(args) -> dict:
     return {"seed": seed, "name": stage, "seconds": time.perf_counter() - started, "written": written}
 
 
-def train_all(seeds, root: Path, updates: dict, workers: int = 2, backend: str = "loky", address=None) -> dict:
+def train_all(
+    seeds, root: Path, updates: dict, workers: int = 2, backend: str = "loky", address=None, choose_among=None
+) -> dict:
     """Every stage of :data:`TRAINING_STAGES` for every seed (through :func:`run_jobs`), then the canonical
-    seeds chosen on validation seeds; returns the seconds of every cell, ``{stage: {seed: s}}``."""
+    seeds chosen on validation seeds among ``choose_among`` (default ``seeds``: a sweep grown by more seeds
+    chooses among the old and the new); returns the seconds of every cell, ``{stage: {seed: s}}``."""
+    choose_among = list(seeds) if choose_among is None else [int(s) for s in choose_among]
+    missing = sorted(set(seeds) - set(choose_among))
+    if missing:
+        raise ValueError(f"the canonical seeds must be chosen among the trained ones too; add {missing}")
     seconds = {}
     for stages in TRAINING_STAGES:
         jobs = [(s, stage, root, updates) for stage in stages for s in seeds]
         for report in train_in_processes(train_stage, jobs, root, workers, backend, address):
             seconds.setdefault(report["name"], {})[str(report["seed"])] = report["seconds"]
     for name in ("bc", *INCREMENT_NAMES):
-        select_seed(name, seeds, root)
+        select_seed(name, choose_among, root)
     # the cost models of the chosen seed follow IQL's choice, with their dynamics models
     follows = []
     for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME):
         follows.append(cost_name)
         if (root / weight_files(dynamics_name(seeded_name(cost_name, seeds[0])))[0]).exists():
             follows.append(dynamics_name(cost_name))
-    select_seed("iql", seeds, root, extra_files=tuple(follows))
+    select_seed("iql", choose_among, root, extra_files=tuple(follows))
     return seconds
 
 
@@ -263,7 +270,7 @@ def save_results(results: dict, trajectories: dict, root: Path, stages: dict) ->
     update_manifest(root, [f"{RESULTS_DIR}/evaluation.json", f"{RESULTS_DIR}/trajectories.npz"])
 
 
-def evaluate_only(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int = 2, backend="loky", address=None):
+def evaluate_only(seeds=TRAINING_SEEDS, episodes: int = 100, root=None, workers: int = 2, backend="loky", address=None):
     """Only the evaluation and results stages, on the weights already in ``root`` (after retraining a cost model)."""
     root = data_root(root)
     started = time.perf_counter()
@@ -277,7 +284,7 @@ def evaluate_only(seeds=(0, 1, 2), episodes: int = 100, root=None, workers: int 
 
 
 def run(
-    seeds=(0, 1, 2),
+    seeds=TRAINING_SEEDS,
     episodes: int = 100,
     root=None,
     workers: int = 2,
@@ -345,11 +352,44 @@ def run(
     return stages
 
 
+def train_seeds(seeds, choose_among, root=None, workers: int = 2, backend: str = "loky", address=None) -> dict:
+    """``python -m cstr train-seeds``: the whole training grid for ``seeds`` only, into the data folder
+    (datasets, ``pi-tuned`` and the validation choices already there), the canonical seeds then chosen among
+    ``choose_among``: how a shipped sweep grows by more seeds without retraining the ones it has."""
+    root = data_root(root)
+    started = time.perf_counter()
+    cells = train_all([int(s) for s in seeds], root, {}, workers, backend, address, choose_among=choose_among)
+    print(f"[training] {time.perf_counter() - started:.1f} s", flush=True)
+    return cells
+
+
 def register(subparsers) -> None:
+    grow = subparsers.add_parser(
+        "train-seeds",
+        help="train every stage of the grid for some training seeds; choose the canonical seeds among more",
+    )
+    grow.add_argument("--seeds", type=int, nargs="+", required=True, help="the training seeds to train")
+    grow.add_argument(
+        "--choose-among",
+        type=int,
+        nargs="+",
+        default=list(TRAINING_SEEDS),
+        help="the training seeds the canonical ones are chosen among (default: all of "
+        + " ".join(map(str, TRAINING_SEEDS))
+        + ")",
+    )
+    add_parallel_arguments(grow)
+    add_data_argument(grow)
+    grow.set_defaults(
+        func=lambda args: (
+            train_seeds(args.seeds, args.choose_among, args.data, args.workers, args.backend, args.address) and 0
+        )
+    )
+
     models = subparsers.add_parser(
         "train-cost-models", help="retrain a cost model for every training seed from the shipped per-seed BC and IQL"
     )
-    models.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    models.add_argument("--seeds", type=int, nargs="+", default=list(TRAINING_SEEDS), help=TRAINING_SEEDS_HELP)
     models.add_argument("--target", default=None, help="cost-model target (default: the shipped picnn's)")
     models.add_argument("--name", default=COST_MODEL_NAME, help=f"weights name (default {COST_MODEL_NAME})")
     add_parallel_arguments(models)
@@ -365,7 +405,7 @@ def register(subparsers) -> None:
         "train-policies", help="train policies (BC, IQL, their increments variants) for every training seed"
     )
     policies.add_argument("names", nargs="+", choices=POLICY_NAMES, help="the policies to train")
-    policies.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    policies.add_argument("--seeds", type=int, nargs="+", default=list(TRAINING_SEEDS), help=TRAINING_SEEDS_HELP)
     add_parallel_arguments(policies)
     add_data_argument(policies)
     policies.set_defaults(
@@ -378,7 +418,7 @@ def register(subparsers) -> None:
     )
 
     parser = subparsers.add_parser("reproduce", help="datasets, training, evaluation and results from scratch")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(TRAINING_SEEDS), help=TRAINING_SEEDS_HELP)
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per scenario (default 100)")
     add_parallel_arguments(parser)
     parser.add_argument(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES
-from cstr.experiments.reproduce import TRAINING_STAGES, run
+from cstr.experiments.reproduce import TRAINING_STAGES, evaluate_only, run, train_all
 from cstr.storage import read_manifest, verify_files
 
 TOY = {
@@ -73,6 +73,25 @@ def test_a_local_ray_instance_reproduces_local_processes_exactly(two_workers, tm
     on_ray = json.loads((tmp_path / "results" / "evaluation.json").read_text())
     assert on_ray["workers"] == {"count": 2, "backend": "ray"}
     assert _without_timings(on_ray) == _without_timings(json.loads((root / "results" / "evaluation.json").read_text()))
+
+
+def test_a_sweep_grown_by_a_seed_equals_the_sweep_trained_at_once(two_workers, tmp_path):
+    """``train-seeds``: seed 0 reproduced, then seed 1's grid trained alone and the canonical seeds chosen among
+    both, then both evaluated, gives the same bytes as reproducing seeds 0 and 1 at once."""
+    root, _ = two_workers
+    run(root=tmp_path, workers=1, **(TOY | {"seeds": [0]}))
+    train_all([1], tmp_path, TOY["updates"], workers=1, choose_among=[0, 1])
+    evaluate_only([0, 1], TOY["episodes"], tmp_path, workers=1)
+    ours, theirs = _outputs(tmp_path), _outputs(root)
+    assert set(ours) == set(theirs)
+    assert [name for name in ours if ours[name] != theirs[name]] == []
+    grown = json.loads((tmp_path / "results" / "evaluation.json").read_text())
+    assert _without_timings(grown) == _without_timings(json.loads((root / "results" / "evaluation.json").read_text()))
+
+
+def test_growing_a_sweep_refuses_to_choose_among_fewer_seeds_than_it_trains(tmp_path):
+    with pytest.raises(ValueError, match=r"add \[2\]"):
+        train_all([1, 2], tmp_path, TOY["updates"], workers=1, choose_among=[0, 1])
 
 
 def test_reproduce_runs_every_stage_and_records_verified_results(two_workers):
