@@ -139,16 +139,23 @@ def train_all(
         jobs = [(s, stage, root, updates) for stage in stages for s in seeds]
         for report in train_in_processes(train_stage, jobs, root, workers, backend, address):
             seconds.setdefault(report["name"], {})[str(report["seed"])] = report["seconds"]
+    choose_canonical_seeds(choose_among, root)
+    return seconds
+
+
+def choose_canonical_seeds(seeds, root) -> None:
+    """Choose the canonical seed of every policy among ``seeds`` on validation seeds and ship it; the cost models
+    of IQL's chosen seed (with their dynamics models) follow its choice."""
+    root = data_root(root)
+    seeds = [int(s) for s in seeds]
     for name in ("bc", *INCREMENT_NAMES):
-        select_seed(name, choose_among, root)
-    # the cost models of the chosen seed follow IQL's choice, with their dynamics models
+        select_seed(name, seeds, root)
     follows = []
     for cost_name in (COST_MODEL_NAME, FULL_STATE_COST_MODEL_NAME):
         follows.append(cost_name)
         if (root / weight_files(dynamics_name(seeded_name(cost_name, seeds[0])))[0]).exists():
             follows.append(dynamics_name(cost_name))
-    select_seed("iql", choose_among, root, extra_files=tuple(follows))
-    return seconds
+    select_seed("iql", seeds, root, extra_files=tuple(follows))
 
 
 def cost_model_seed(args) -> dict:
