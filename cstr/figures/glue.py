@@ -16,7 +16,8 @@ quotes them as ``{glue:text}`startup_iql_plus_reward:.2f```.
 
 :func:`glue_key` is that convention and :func:`glue_table` glues a table with
 it, so a chapter's prose can name any cell without knowing how the chapter
-looped over the table.
+looped over the table. :func:`word_list`, :func:`number_list` and
+:func:`number_range` turn lists into the prose the chapters glue.
 """
 
 from __future__ import annotations
@@ -24,9 +25,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 
-def _safe(part) -> str:
-    """One part of a glue key: ``+`` -> ``_plus`` (``_plus_`` inside a name), ``-`` -> ``_``."""
+def glue_name(part) -> str:
+    """One part of a glue key: ``+`` -> ``_plus`` (``_plus_`` inside a name), ``-`` -> ``_``.
+
+    ``glue_name("iql+")`` is ``"iql_plus"``, ``glue_name("bc+offset-free")`` is ``"bc_plus_offset_free"``.
+    """
     return str(part).replace("+", "_plus_").replace("-", "_").strip("_").replace("__", "_")
+
+
+def word_list(items) -> str:
+    """Items as prose: ``["a", "b", "c"]`` -> ``"a, b and c"``; one item alone; ``""`` for none."""
+    items = [str(item) for item in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def number_list(values, fmt: str = "{:.0f}") -> str:
+    """Numbers as a comma-separated list, each formatted with ``fmt``: ``[3, 0, 12]`` -> ``"3, 0, 12"``."""
+    return ", ".join(fmt.format(value) for value in values)
+
+
+def number_range(values, fmt: str = "{:.1f}") -> str:
+    """The span of ``values``: ``"1.5-7.0"``, one number where they are all equal, ``""`` for none."""
+    values = list(values)
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    return fmt.format(low) if low == high else f"{fmt.format(low)}-{fmt.format(high)}"
 
 
 def glue_key(scenario, controller, name) -> str:
@@ -36,7 +62,7 @@ def glue_key(scenario, controller, name) -> str:
     ``glue_key("grade_down", "pi-tuned", "offset")`` is ``"grade_down_pi_tuned_offset"``,
     ``glue_key("startup", "iql+full-state", "reward")`` is ``"startup_iql_plus_full_state_reward"``.
     """
-    return "_".join(_safe(part) for part in (scenario, controller, name))
+    return "_".join(glue_name(part) for part in (scenario, controller, name))
 
 
 def glue_table(table, columns: Mapping[str, str]) -> list[str]:

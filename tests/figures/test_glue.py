@@ -7,7 +7,7 @@ import types
 import pandas as pd
 import pytest
 
-from cstr.figures.glue import glue_key, glue_table
+from cstr.figures.glue import glue_key, glue_name, glue_table, number_list, number_range, word_list
 
 
 @pytest.fixture
@@ -88,3 +88,27 @@ def test_glue_table_needs_scenario_and_controller(glued):
 def test_module_imports_without_myst_nb():
     code = "import sys, cstr.figures.glue; assert 'myst_nb' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_glue_name_makes_every_controller_name_a_glue_name():
+    assert [glue_name(n) for n in ("iql+", "pi-tuned", "bc+offset-free", "narx-search")] == [
+        "iql_plus",
+        "pi_tuned",
+        "bc_plus_offset_free",
+        "narx_search",
+    ]
+
+
+def test_word_list_reads_as_prose():
+    assert word_list([]) == ""
+    assert word_list([3]) == "3"
+    assert word_list(["bc", "iql"]) == "bc and iql"
+    assert word_list([0, 1, 2]) == "0, 1 and 2"
+
+
+def test_number_list_and_range():
+    assert number_list([3, 0.4, 12]) == "3, 0, 12"
+    assert number_list([1.26, -2], "{:.1f}") == "1.3, -2.0"
+    assert number_range([]) == ""
+    assert number_range([4.0, 4.0]) == "4.0"
+    assert number_range([7.25, 1.5, 3.0]) == "1.5-7.2"
