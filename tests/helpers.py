@@ -121,6 +121,7 @@ def synthetic_episodes(mean, n=4, violate=False):
                 "steady_state_offset_temperature": 0.1,
                 "max_temperature": 361.0 if violate and i == 0 else 350.0 + i,
                 "peak_temperature": 361.0 if violate and i == 0 else 349.0 + i,
+                "limit_margin": -1.0 if violate and i == 0 else 11.0 - i,  # 360 K minus the peak
                 "safety_violation": bool(violate and i == 0),
                 "settling_time": None if i == 0 else 3.0,
                 "overshoot_polymer": 0.0,

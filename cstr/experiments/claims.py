@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from cstr.experiments.registry import LEARNED_NAMES
@@ -233,8 +234,9 @@ def _comparison(results, item: Claim, probabilities: bool = True) -> dict:
 
 
 PAPER_CONTROLLERS = ("pi", "bc", "iql", "iql+")
-"""The controllers the secondary summaries' comparison names: the data's PI, BC, IQL and IQL+ (``pi-tuned`` and
-BC+ are this book's)."""
+"""The controllers the "IQL+ is best" verdict is decided among: the data's PI, BC, IQL and IQL+. The secondary
+summaries name BC, IQL and IQL+ against the PI controllers and mention neither a tuned PI nor BC+, so this book
+treats those two as its own."""
 
 
 def _stable(results, scenarios, reference: str = "pi") -> dict:
@@ -251,18 +253,34 @@ def _stable(results, scenarios, reference: str = "pi") -> dict:
     )
     if failing:
         statistic += "; " + ", ".join(failing)
+    margin = min(
+        float(np.nanmin(results.metric(n, sc, "limit_margin", "pooled")))
+        for n in outcome["violations"]
+        for sc in scenarios
+    )
+    statistic += f"; smallest margin to the limit after the start {margin:.1f} K"
     if reference in results.controllers:
         pi = claim_stable(results, scenarios, names=[reference])
         statistic += (
             f"; for reference, the data's PI: {pi['violations'].get(reference, 0)} crossings in "
             f"{pi['total_episodes']} episodes"
         )
+    crossed = [
+        f"{REPORT_NAMES.get(n, n)} in {v} of {outcome['episodes'][n]} episodes"
+        for n, v in outcome["violations"].items()
+        if v
+    ]
+    note = f"smallest margin to the limit {margin:.1f} K"
+    if crossed:
+        note += f"; above the limit: {', '.join(crossed)}"
     return {
         "supporting": outcome["clean"],
         "cells": outcome["controllers"],
         "unit": "offline RL controllers",
         "statistic": statistic,
         "detail": outcome,
+        "smallest_margin": margin,
+        "note": note,
     }
 
 
@@ -364,5 +382,6 @@ def verdict_lines(outcomes: dict, claims=CLAIMS) -> list[str]:
             )
         else:
             where = f"in {outcome['supporting']} of {outcome['cells']}"
-        lines.append(f"{short}: **{outcome['verdict']}** (holds {where} {outcome['unit']}).")
+        note = f"; {outcome['note']}" if outcome.get("note") else ""
+        lines.append(f"{short}: **{outcome['verdict']}** (holds {where} {outcome['unit']}{note}).")
     return lines
