@@ -4,7 +4,8 @@ The verdicts are computed from the shipped results (``data/results/``, checked
 against the manifest) by :func:`cstr.experiments.claims.claims_table`, the
 same computation chapter 7 renders, and written between the markers
 ``<!-- verdicts:start -->`` and ``<!-- verdicts:end -->`` of each file, one
-sentence per claim. Run it after the shipped results change; ``--check``
+sentence per claim, then one on the corrected controllers off the nominal
+plant (chapter 8's robustness grid, :func:`cstr.experiments.claims.robustness_line`). Run it after the shipped results change; ``--check``
 (part of ``make test``) exits 1 while a file is out of date, so a verdict in
 the README can never be typed by hand or left stale.
 """
@@ -16,7 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from cstr.experiments.claims import claims_table, verdict_lines
+from cstr.experiments.claims import claims_table, robustness_line, verdict_lines
+from cstr.experiments.comparison import load_comparison
 from cstr.experiments.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +38,9 @@ def block(results=None) -> str:
         "summaries identify with the PI controllers that generated the data; [this book's bar] a stricter test "
         "the book adds; [secondary summary] a result only secondary summaries of the paper state."
     )
-    lines = "\n".join(f"- {line}" for line in verdict_lines(outcomes))
+    _, robustness = load_comparison()
+    off_nominal = robustness_line(robustness) if robustness is not None else None
+    lines = "\n".join(f"- {line}" for line in [*verdict_lines(outcomes), *([off_nominal] if off_nominal else [])])
     return f"{START}\n{lead}\n\n{lines}\n{END}"
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cstr.experiments.comparison_tables import robust_reward_table
 from cstr.experiments.registry import LEARNED_NAMES
 from cstr.experiments.results import claim_iql_plus_best, claim_stable, verdict_word
 from cstr.experiments.seed_statistics import OUTCOMES, improvement_probabilities, normalised_scores, paired_cells
@@ -46,6 +47,8 @@ REPORT_NAMES = {
     "iql+": "IQL+",
     "bc-increments": "BC on increments",
     "iql-increments": "IQL on increments",
+    "iql+offset-free": "IQL+offset-free",
+    "bc+offset-free": "BC+offset-free",
 }
 """How the one-line verdicts name the learned controllers."""
 ABSTRACT_OUTPERFORM = (
@@ -385,3 +388,33 @@ def verdict_lines(outcomes: dict, claims=CLAIMS) -> list[str]:
         note = f"; {outcome['note']}" if outcome.get("note") else ""
         lines.append(f"{short}: **{outcome['verdict']}** (holds {where} {outcome['unit']}{note}).")
     return lines
+
+
+OFF_NOMINAL_CASES = {"hot_plant": "hot plant", "cold_plant": "cold plant", "feed_step": "feed-temperature step"}
+"""Chapter 8's cases off the nominal plant that the robustness line reports (±20 % mismatch, an unmeasured step)."""
+
+
+def robustness_line(robustness: dict, names=("iql+", "iql+offset-free"), reference: str = "pi-tuned") -> str | None:
+    """One sentence on the corrected controllers off the nominal plant (chapter 8's robustness grid, the canonical
+    networks): in how many cases each scores below ``reference`` and how many times ``reference``'s steady-state
+    offset it ends with. ``None`` where the grid lacks the cases or the controllers."""
+    rewards = robust_reward_table(robustness)
+    offsets = robust_reward_table(robustness, metric="mean_steady_state_offset")
+    cases = [case for case in OFF_NOMINAL_CASES if case in rewards.columns]
+    names = [name for name in names if name in rewards.index]
+    if not cases or not names or reference not in rewards.index:
+        return None
+    parts = []
+    for name in names:
+        below = sum(bool(rewards.loc[name, case] < rewards.loc[reference, case]) for case in cases)
+        ratios = [float(offsets.loc[name, case] / offsets.loc[reference, case]) for case in cases]
+        parts.append(
+            f"{REPORT_NAMES.get(name, name)} scores below {reference} in {below} of {len(cases)} and ends "
+            f"{min(ratios):.0f}-{max(ratios):.0f} times as far from the grade"
+        )
+    episodes = robustness.get("episodes")
+    per_cell = f", {episodes} episodes per cell" if episodes else ""
+    return (
+        f"[this book's bar] off the nominal plant ({', '.join(OFF_NOMINAL_CASES[c] for c in cases)}; chapter 8, "
+        f"the canonical networks{per_cell}): " + "; ".join(parts) + "."
+    )

@@ -244,3 +244,13 @@ def test_offset_free_selection_table_labels_every_candidate():
     ]
     assert table.loc[("r15x5", "integral, g=0.03, settled=-"), "hot_plant"] == -10.0
     assert list(table.columns) == ["nominal", "hot_plant", "mean"]
+
+
+def test_robustness_line_counts_the_cases_below_the_reference(robust):
+    from cstr.experiments.claims import robustness_line
+
+    # nmpc is one unit above pi-tuned in every case; the hot plant is the only off-nominal case evaluated here
+    line = robustness_line(robust, names=("nmpc",), reference="pi-tuned")
+    assert line.startswith("[this book's bar] off the nominal plant (hot plant;")
+    assert "nmpc scores below pi-tuned in 0 of 1 and ends 1-1 times as far from the grade" in line
+    assert robustness_line(robust, names=("iql+",)) is None  # not in this grid
