@@ -5,7 +5,8 @@ against the manifest) by :func:`cstr.experiments.claims.claims_table`, the
 same computation chapter 7 renders, and written between the markers
 ``<!-- verdicts:start -->`` and ``<!-- verdicts:end -->`` of each file, one
 sentence per claim, then one on the corrected controllers off the nominal
-plant (chapter 8's robustness grid, :func:`cstr.experiments.claims.robustness_line`). Run it after the shipped results change; ``--check``
+plant (chapter 8's robustness grid,
+:func:`cstr.experiments.claims.robustness_line`). Run it after the shipped results change; ``--check``
 (part of ``make test``) exits 1 while a file is out of date, so a verdict in
 the README can never be typed by hand or left stale.
 """

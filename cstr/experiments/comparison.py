@@ -330,7 +330,8 @@ def _command(args) -> int:
     nominal = None
     if "nominal" in args.parts:
         began = time.perf_counter()
-        nominal = compare(names, args.scenarios, args.episodes, args.seed, progress=True)
+        # the controllers come from the same data folder the results go to
+        nominal = compare(names, args.scenarios, args.episodes, args.seed, root=root, progress=True)
         nominal["seconds"] = time.perf_counter() - began
         nominal = _store(root / COMPARISON_FILE, nominal, merge_comparison if args.merge else None)
         written.append(COMPARISON_FILE)
@@ -340,7 +341,9 @@ def _command(args) -> int:
         if nominal is not None and nominal["episodes"] < args.robustness_episodes:
             nominal = None
         began = time.perf_counter()
-        result = robustness(names, args.scenarios, args.robustness_episodes, args.seed, nominal=nominal, progress=True)
+        result = robustness(
+            names, args.scenarios, args.robustness_episodes, args.seed, nominal=nominal, root=root, progress=True
+        )
         result["seconds"] = time.perf_counter() - began
         _store(root / ROBUSTNESS_FILE, result, merge_robustness if args.merge else None)
         written.append(ROBUSTNESS_FILE)
