@@ -177,3 +177,36 @@ def test_store_writes_and_merges_result_files(tmp_path):
     merged = _store(path, {"seconds": 2.0, "b": 2}, lambda old, new: {**old, **new})
     assert merged == {"a": 1, "b": 2, "seconds": 3.0}
     assert json.loads(path.read_text()) == merged
+
+
+def test_compare_nmpc_loads_its_controllers_from_the_data_folder_it_writes(tmp_path, monkeypatch):
+    """``--data DIR`` is where the controllers come from as well as where the results go (it once read the default
+    folder's canonical weights while writing into DIR)."""
+    import argparse
+
+    from cstr.experiments import comparison
+
+    seen = {}
+
+    def fake(kind):
+        def run(*args, root=None, **kwargs):
+            seen[kind] = root
+            return {"seconds": 0.0, "episodes": 20}
+
+        return run
+
+    monkeypatch.setattr(comparison, "compare", fake("nominal"))
+    monkeypatch.setattr(comparison, "robustness", fake("robustness"))
+    args = argparse.Namespace(
+        data=tmp_path,
+        controllers=["pi"],
+        scenarios=["startup"],
+        episodes=20,
+        robustness_episodes=20,
+        stress_episodes=1,
+        seed=1_000_000,
+        parts=["nominal", "robustness"],
+        merge=False,
+    )
+    assert comparison._command(args) == 0
+    assert seen == {"nominal": tmp_path, "robustness": tmp_path}
