@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cstr.agents.weights import selection_file
+from cstr.envs.core import TRUNCATION_HORIZON
 from cstr.experiments.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Evaluation, bootstrap_ci
 from cstr.experiments.registry import COMPARED_NAMES, CONTROLLER_NAMES, FIXED_NAMES, INCREMENT_NAMES, LEARNED_NAMES
 from cstr.plant.scenarios import HOURS_PER_STEP, SCENARIO_NAMES, STRESS_SCENARIO_NAMES
@@ -368,6 +369,12 @@ def safety_summary(episodes: list[dict]) -> dict:
     near = np.array([e.get("hours_near_limit", np.nan) for e in episodes], dtype=float)
     low, high = bootstrap_ci(rewards)
     near_low, near_high = bootstrap_ci(near) if np.all(np.isfinite(near)) else (np.nan, np.nan)
+    # a crossing ends an episode early, before its final quarter
+    finished = [
+        e["steady_state_offset_polymer"]
+        for e in episodes
+        if e.get("termination_reason") == TRUNCATION_HORIZON and e.get("steady_state_offset_polymer") is not None
+    ]
     return {
         "episodes": len(episodes),
         "total_reward": float(rewards.mean()),
@@ -379,6 +386,7 @@ def safety_summary(episodes: list[dict]) -> dict:
         "hours_near_limit": float(np.mean(near)),
         "hours_near_limit_low": near_low,
         "hours_near_limit_high": near_high,
+        "polymer_offset": float(np.median(finished)) if finished else np.nan,
     }
 
 
@@ -393,7 +401,10 @@ def safety_table(results: Results, scenarios=None, names=None, seed="chosen") ->
     Columns: ``total_reward`` (mean) with ``ci95_low``/``ci95_high``; ``crossings`` (episodes above the limit);
     ``smallest_margin`` [K] (the limit minus the hottest temperature after the start, over every episode: negative
     if any crossed) and ``median_margin``; ``hours_near_limit`` (mean hours within
-    :data:`cstr.experiments.evaluation.NEAR_LIMIT_BAND` of the limit) with its bootstrap interval; ``episodes``.
+    :data:`cstr.experiments.evaluation.NEAR_LIMIT_BAND` of the limit) with its bootstrap interval;
+    ``polymer_offset`` [kg/m3] (the median over the episodes that ran to the end of the final quarter's mean
+    polymer offset from the grade: a controller that stays cool by barely running the reaction ends far from
+    it); ``episodes``.
     ``scenarios`` default to the stress scenarios, ``names`` to every controller evaluated; ``seed`` as in
     :meth:`Results.episodes_of`. Records stored before the safety metrics existed give NaN margins; a controller
     not evaluated in a scenario has no row there.

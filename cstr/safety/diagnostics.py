@@ -13,6 +13,7 @@ from cstr.plant.scenarios import CONTROL_INTERVAL, GRADES
 from cstr.plant.simulate import integrate_interval
 from cstr.safety.correction import CostSurface, correct
 from cstr.safety.dynamics import DynamicsModel
+from cstr.safety.history import history_features
 from cstr.safety.narx import NARXModel
 from cstr.safety.picnn import PICNN
 
@@ -249,3 +250,29 @@ def minimiser_shifts(minimisers: dict, label_prefix: str) -> dict[str, np.ndarra
         label = next(key for key in rows if key.startswith(label_prefix))
         shifts[grade] = np.asarray(rows[label]) - np.asarray(rows["steady inputs"])
     return shifts
+
+
+def peak_predictions(plant: NARXModel, observations, actions, next_temperatures, horizon: int = 6) -> dict:
+    """Along one logged episode: ``plant``'s hottest predicted temperature over the next ``horizon`` intervals,
+    fed the inputs that were then applied, against the plant's own.
+
+    ``observations [n, 6]``, ``actions [n, 2]`` and ``next_temperatures [n]`` [K] are one episode's rows, up to
+    its end. The window the model reads at step k is the one a deployed controller keeps
+    (:func:`cstr.safety.history.history_features`). Returns ``start`` (the steps k = 0 .. n - horizon),
+    ``predicted`` and ``realised``: the hottest temperature over the intervals k .. k + horizon - 1 [K].
+    """
+    observations = np.asarray(observations, dtype=np.float64)
+    n = len(observations)
+    if n < horizon or len(actions) != n or len(next_temperatures) != n:
+        raise ValueError(
+            f"need one action and one next temperature per observation, and at least {horizon} of each; "
+            f"got {n} observations, {len(actions)} actions, {len(next_temperatures)} temperatures"
+        )
+    features = history_features(observations, np.zeros(n, dtype=np.int64), plant.window)
+    starts = np.arange(n - horizon + 1)
+    ahead = starts[:, None] + np.arange(horizon)[None, :]
+    with torch.no_grad():
+        trajectory = plant.rollout(features[starts], np.asarray(actions, dtype=np.float64)[ahead], horizon)
+    predicted = trajectory[..., 1].amax(1).double().numpy()
+    realised = np.asarray(next_temperatures, dtype=np.float64)[ahead].max(1)
+    return {"start": starts, "predicted": predicted, "realised": realised}

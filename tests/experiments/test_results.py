@@ -77,6 +77,8 @@ def test_stress_scenarios_are_kept_apart_and_tabled_for_safety(root):
             for i, e in enumerate(episodes):
                 crossed = name == "iql" and i == 0
                 e.update(safety_violation=crossed, limit_margin=-0.5 if crossed else 2.0 + i, hours_near_limit=0.5 * i)
+                e.update(termination_reason="temperature_limit" if crossed else "horizon")
+                e.update(steady_state_offset_polymer=100.0 if crossed else 10.0 * i)
             stress[key] = synthetic_record(name, "stress", episodes)
         entry["stress"] = stress
     write_json(root / R.EVALUATION_FILE, data)
@@ -89,6 +91,9 @@ def test_stress_scenarios_are_kept_apart_and_tabled_for_safety(root):
     assert table.loc[("stress", "iql"), "crossings"] == 1 and table.loc[("stress", "iql"), "smallest_margin"] == -0.5
     assert table.loc[("stress", "iql+"), "crossings"] == 0 and table.loc[("stress", "iql+"), "smallest_margin"] == 2.0
     assert table.loc[("stress", "pi"), "hours_near_limit"] == pytest.approx(0.75)
+    # the polymer offset: the median over the episodes that ran to the end, the crossed one left out
+    assert table.loc[("stress", "pi"), "polymer_offset"] == pytest.approx(15.0)
+    assert table.loc[("stress", "iql"), "polymer_offset"] == pytest.approx(20.0)
     assert R.crossing_hours(results.episodes_of("iql", "stress", 0)) == [100.0]  # the crossing ended at step 200
     assert R.safety_summary(results.episodes_of("iql+", "stress")) == table.loc[("stress", "iql+")].to_dict()
     stress_claim = R.claim_stable(results, results.stress_scenarios)

@@ -13,7 +13,7 @@ from cstr.data.dataset import training_arrays
 from cstr.safety import cost_model, narx, shipped
 from cstr.safety.correction import CorrectedController
 from cstr.safety.cost_model import FULL_STATE_FIELDS, CostModelConfig
-from cstr.safety.diagnostics import limit_term_check, midpoint_convexity_check
+from cstr.safety.diagnostics import limit_term_check, midpoint_convexity_check, peak_predictions
 from cstr.safety.history import HistoryBuffer, history_features, next_history_features
 from cstr.safety.picnn import PICNN
 from cstr.storage import data_root
@@ -110,6 +110,25 @@ def test_narx_training_is_deterministic_and_its_cost_gradient_is_right(episodes)
     assert predicted.shape == (5, 4, 2)
     with pytest.raises(ValueError, match="horizon"):
         model.tracking_cost(features, actions, horizon=0)
+
+
+def test_peak_predictions_follow_the_applied_inputs_from_the_deployed_window(episodes):
+    model = narx.train(episodes, narx.NARXConfig(window=WINDOW, num_updates=5, rollout_steps=2), progress=False).model
+    first = episodes["episode_ids"] == episodes["episode_ids"][0]
+    observations, actions = episodes["observations"][first], episodes["actions"][first]
+    next_temperatures = episodes["next_observations"][first][:, 1]
+    check = peak_predictions(model, observations, actions, next_temperatures, horizon=3)
+    assert list(check["start"]) == list(range(len(observations) - 2))
+    # step 4: the window the deployed buffer holds then, the three inputs applied from there on
+    buffer = HistoryBuffer(WINDOW)
+    for row in observations[:5]:
+        window = buffer.push(row[None])
+    alone = model.rollout(window, actions[None, 4:7], 3)[0, :, 1].max().item()
+    assert check["predicted"][4] == pytest.approx(alone, rel=1e-6)
+    assert check["realised"][4] == pytest.approx(next_temperatures[4:7].max())
+    assert check["realised"][-1] == pytest.approx(next_temperatures[-3:].max())
+    with pytest.raises(ValueError, match="one action and one next temperature"):
+        peak_predictions(model, observations, actions[:-1], next_temperatures, horizon=3)
 
 
 def test_rollout_windows_never_cross_an_episode_or_a_termination(episodes):
