@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "cstr.experiments.offset_free_selection",
     "cstr.experiments.evaluation",
     "cstr.experiments.reproduce",
+    "cstr.experiments.stress_history",
     "cstr.experiments.authority",
     "cstr.experiments.comparison",
     "cstr.experiments.export",

@@ -22,6 +22,8 @@ name                   what it is
 ``iql+full-state``     logged full state (never shipped as ``bc+``/``iql+``)
 ``bc+offset-free``,    the correction with an offset-free cost model and a bias
 ``iql+offset-free``    estimated from measurements (deployable; chapter 8)
+``bc+with-stress``,    the correction with a cost model trained on the stress
+``iql+with-stress``    scenario's dataset too (deployable; chapter 8's control)
 ``bc-increments``,     BC and IQL trained on input increments (the prototype's
 ``iql-increments``     parameterisation; chapter 7 tests whether it removes the offsets)
 ``narx-search``        diagnostic: the NARX model's own cost minimised by grid
@@ -48,6 +50,7 @@ from cstr.safety.shipped import (
     COST_MODEL_NAME,
     FULL_STATE_COST_MODEL_NAME,
     OFFSET_FREE_COST_MODEL_NAME,
+    STRESS_HISTORY_COST_MODEL_NAME,
     load_corrected_controller,
     load_model_cost_minimiser,
 )
@@ -67,6 +70,9 @@ ABLATION_NAMES = ("bc+full-state", "iql+full-state")
 """The corrected controllers whose cost model read the full state: trained per training seed, never deployable."""
 OFFSET_FREE_NAMES = ("bc+offset-free", "iql+offset-free")
 """The corrected controllers with integral action (:mod:`cstr.safety.offset_free`): deployable, beyond the paper."""
+STRESS_HISTORY_NAMES = ("bc+with-stress", "iql+with-stress")
+"""The corrected controllers whose cost model was trained on the stress scenario's dataset too: deployable,
+trained per training seed by ``python -m cstr stress-history`` (chapter 8's control), not by ``reproduce``."""
 INCREMENT_NAMES = ("bc-increments", "iql-increments")
 """BC and IQL trained to output input increments (:mod:`cstr.agents.increments`, the prototype's
 parameterisation): the control for the offsets claim, deployable, trained per training seed."""
@@ -81,6 +87,7 @@ VARIANT_COST_MODELS = {
     "": COST_MODEL_NAME,
     "full-state": FULL_STATE_COST_MODEL_NAME,
     "offset-free": OFFSET_FREE_COST_MODEL_NAME,
+    "with-stress": STRESS_HISTORY_COST_MODEL_NAME,
 }
 """The cost model behind each corrected variant ``<policy>+<variant>``."""
 
@@ -99,6 +106,8 @@ LOADERS: dict[str, Callable[..., object]] = {
     "iql+full-state": lambda root: load_corrected_controller("iql", root, cost_model=FULL_STATE_COST_MODEL_NAME),
     "bc+offset-free": lambda root: load_corrected_controller("bc", root, cost_model=OFFSET_FREE_COST_MODEL_NAME),
     "iql+offset-free": lambda root: load_corrected_controller("iql", root, cost_model=OFFSET_FREE_COST_MODEL_NAME),
+    "bc+with-stress": lambda root: load_corrected_controller("bc", root, cost_model=STRESS_HISTORY_COST_MODEL_NAME),
+    "iql+with-stress": lambda root: load_corrected_controller("iql", root, cost_model=STRESS_HISTORY_COST_MODEL_NAME),
     "bc-increments": lambda root: load_policy_controller("bc-increments", root),
     "iql-increments": lambda root: load_policy_controller("iql-increments", root),
     "narx-search": lambda root: load_model_cost_minimiser(root, offset_free=False),
@@ -114,15 +123,19 @@ def load_controller(name: str, root=None):
     except KeyError:
         raise ValueError(
             f"unknown controller {name!r}; available: "
-            f"{', '.join(CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + INCREMENT_NAMES + DIAGNOSTIC_NAMES)}"
+            f"{', '.join(CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + STRESS_HISTORY_NAMES)}, "
+            f"{', '.join(INCREMENT_NAMES + DIAGNOSTIC_NAMES)}"
         ) from None
     return loader(root)
 
 
 def training_seed_controller(name: str, seed: int, root=None):
-    """A trained controller (:data:`TRAINED_NAMES`) with the weights of one training seed."""
-    if name not in TRAINED_NAMES:
-        raise ValueError(f"{name!r} has no training seeds; trained controllers: {', '.join(TRAINED_NAMES)}")
+    """A trained controller (:data:`TRAINED_NAMES`, or a study's: :data:`STRESS_HISTORY_NAMES`) with the weights
+    of one training seed."""
+    if name not in TRAINED_NAMES + STRESS_HISTORY_NAMES:
+        raise ValueError(
+            f"{name!r} has no training seeds; trained controllers: {', '.join(TRAINED_NAMES + STRESS_HISTORY_NAMES)}"
+        )
     base, plus, variant = name.partition("+")
     if not plus:
         return load_policy_controller(f"{base}-seed{seed}", root)

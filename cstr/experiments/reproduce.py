@@ -34,6 +34,7 @@ from cstr.agents.policy import load_policy_controller
 from cstr.agents.training import save_agent, train_agent, variant_algorithm
 from cstr.agents.weights import chosen_training_seed, copy_weights, load_sidecar, seeded_name, weight_files
 from cstr.control.pi_tuning import PI_TUNED_FILE, tune_pi
+from cstr.data.dataset import training_arrays
 from cstr.data.generation import generate
 from cstr.experiments.evaluation import evaluate
 from cstr.experiments.offset_free_selection import chosen_bias_range, train_offset_free_seed
@@ -47,7 +48,7 @@ from cstr.experiments.registry import (
 )
 from cstr.experiments.selection import select_seed
 from cstr.experiments.train import train_in_processes
-from cstr.plant.scenarios import ALL_SCENARIO_NAMES
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
 from cstr.safety.cost_model import CostModelConfig, train_cost_model
 from cstr.safety.shipped import (
     COST_MODEL_NAME,
@@ -70,9 +71,12 @@ def chosen_target(root: Path) -> str:
         return CostModelConfig().target
 
 
-def train_seed_cost_model(seed: int, root, target: str, name: str, updates: dict) -> list:
+def train_seed_cost_model(
+    seed: int, root, target: str, name: str, updates: dict, scenarios: tuple[str, ...] = SCENARIO_NAMES
+) -> list:
     """The cost model ``<name>-seed<s>`` of one training seed, sampled around that seed's BC and IQL proposals
-    (read from ``root``); returns the files written."""
+    (read from ``root``), trained on the datasets of ``scenarios`` (recorded in its sidecar as
+    ``"training_scenarios"``); returns the files written."""
     policies = [load_policy_controller(seeded_name(base, seed), root) for base in ("bc", "iql")]
     result = train_cost_model(
         target,
@@ -84,9 +88,11 @@ def train_seed_cost_model(seed: int, root, target: str, name: str, updates: dict
         progress=False,
         dynamics_updates=updates.get("dynamics"),
         policies=policies,
+        data=training_arrays(scenarios, root),
     )
     # the workers leave the manifest to their parent: concurrent rewrites would lose entries
-    return save(result, root=root, name=seeded_name(name, seed), manifest=False)
+    extra = {"training_scenarios": list(scenarios)}
+    return save(result, root=root, name=seeded_name(name, seed), extra=extra, manifest=False)
 
 
 POLICY_NAMES = ("bc", "iql", *INCREMENT_NAMES)

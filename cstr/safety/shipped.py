@@ -13,6 +13,11 @@
   training seed (target ``"narx"``, ``offset_free``: it reads an output
   bias, :mod:`cstr.safety.offset_free`), served as ``bc+offset-free`` and
   ``iql+offset-free`` with the bias estimator of ``offset_free.json``.
+* ``weights/picnn-with-stress<-seed s>``: the deployed recipe trained on the
+  stress scenario's dataset as well as the paper's three, served as
+  ``bc+with-stress`` and ``iql+with-stress`` (chapter 8's control,
+  :mod:`cstr.experiments.stress_history`); its sidecar lists the datasets
+  (``"training_scenarios"``).
 * ``correction.json``: the correction's settings (K, step size, trust
   region), chosen on validation seeds by ``python -m cstr
   select-cost-model``. They belong to the correction, not to any one cost
@@ -55,7 +60,10 @@ FULL_STATE_COST_MODEL_NAME = "picnn-full-state"
 """The full-state ablation's cost model (target ``"full-state-model"``)."""
 OFFSET_FREE_COST_MODEL_NAME = "picnn-offset-free"
 """The offset-free cost model (target ``"narx"`` with an output bias): deployable."""
-DEPLOYABLE_COST_MODEL_NAMES = (COST_MODEL_NAME, OFFSET_FREE_COST_MODEL_NAME)
+STRESS_HISTORY_COST_MODEL_NAME = "picnn-with-stress"
+"""The deployed recipe's cost model trained on the stress scenario's dataset too (chapter 8's control,
+:mod:`cstr.experiments.stress_history`): deployable, more plant history than the paper's."""
+DEPLOYABLE_COST_MODEL_NAMES = (COST_MODEL_NAME, OFFSET_FREE_COST_MODEL_NAME, STRESS_HISTORY_COST_MODEL_NAME)
 CORRECTION_FILE = "correction.json"
 """The correction's settings, relative to the data folder."""
 OFFSET_FREE_FILE = "offset_free.json"

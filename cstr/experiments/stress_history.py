@@ -1,0 +1,159 @@
+"""Chapter 8's control: does the correction stop crossing the limit once its cost model has seen runaways?
+
+The shipped cost models are trained on the paper's three datasets, in which
+no temperature comes within 5 K of the limit, so near the limit in the
+stress scenario they extrapolate (chapter 8 replays one that predicts 350 K
+where the plant reaches 360 K). The stress scenario's own dataset is plant
+history of the kind a historian keeps: its randomised PI controllers cross
+the limit in about a fifth of the episodes, after an unmeasured
+feed-temperature step.
+
+``python -m cstr stress-history`` trains, for every training seed, the
+deployed recipe's cost model again (the NARX model and the PICNN distilled
+from it, the target chosen by ``select-cost-model``) on the paper's three
+datasets **and** the stress scenario's, sampled around the same seed's BC
+and IQL, which stay as shipped (trained on the paper's data only). It saves
+``weights/picnn-with-stress-seed<s>`` and evaluates each seed's BC and IQL
+corrected with it, ``bc+with-stress`` and ``iql+with-stress``, on the
+evaluation episodes of ``results/evaluation.json`` (the same seeds and
+count) in all four scenarios, into ``results/stress_history.json``.
+
+Against ``bc+`` and ``iql+`` this changes one thing, the cost model's
+training data, with the same policies, recipe, training seed and
+evaluation episodes: a paired comparison of what the stress history buys.
+``reproduce`` does not rebuild it (it is a study, like ``compare-nmpc``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
+from cstr.experiments.registry import STRESS_HISTORY_NAMES
+from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluation_job, train_seed_cost_model
+from cstr.experiments.train import train_in_processes
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES
+from cstr.safety.shipped import STRESS_HISTORY_COST_MODEL_NAME
+from cstr.seeds import EVALUATION_SEED_START, TRAINING_SEEDS, TRAINING_SEEDS_HELP
+from cstr.storage import add_data_argument, data_root, read_manifest, read_verified_json, update_manifest, write_json
+
+STRESS_HISTORY_FILE = f"{RESULTS_DIR}/stress_history.json"
+"""The study's evaluation records, relative to the data folder."""
+TRAINING_SCENARIOS = ALL_SCENARIO_NAMES
+"""The datasets the study's cost models are trained on: the paper's three and the stress scenario's."""
+
+
+def _train_job(args) -> dict:
+    seed, root, target, updates = args
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    written = train_seed_cost_model(seed, root, target, STRESS_HISTORY_COST_MODEL_NAME, updates, TRAINING_SCENARIOS)
+    return {
+        "seed": seed,
+        "name": STRESS_HISTORY_COST_MODEL_NAME,
+        "seconds": time.perf_counter() - started,
+        "written": written,
+    }
+
+
+def train(seeds, root=None, workers: int = 2, updates: dict | None = None, backend="loky", address=None) -> dict:
+    """``picnn-with-stress-seed<s>`` for every seed of ``seeds``; returns the seconds of each, ``{seed: s}``."""
+    root = data_root(root)
+    jobs = [(int(s), root, chosen_target(root), updates or {}) for s in seeds]
+    reports = train_in_processes(_train_job, jobs, root, workers, backend, address)
+    return {str(report["seed"]): report["seconds"] for report in reports}
+
+
+def evaluate_seeds(seeds, episodes: int, root=None, workers: int = 2, backend="loky", address=None) -> dict:
+    """``bc+with-stress`` and ``iql+with-stress`` of every seed in every scenario, on the evaluation seeds; the
+    records keyed like ``evaluation.json``'s: ``{"controllers": {name: {scenario: {"seed<s>": record}}}}``."""
+    root = data_root(root)
+    jobs = [
+        (name, int(s), scenario, episodes, root, False)
+        for name in STRESS_HISTORY_NAMES
+        for s in seeds
+        for scenario in ALL_SCENARIO_NAMES
+    ]
+    record = {
+        "episodes": episodes,
+        "first_seed": EVALUATION_SEED_START,
+        "training_seeds": [int(s) for s in seeds],
+        "training_scenarios": list(TRAINING_SCENARIOS),
+        "controllers": {},
+    }
+    for result in run_jobs(evaluation_job, jobs, workers, backend, address):
+        entry = record["controllers"].setdefault(result["name"], {}).setdefault(result["scenario"], {})
+        entry[f"seed{result['seed']}"] = result["record"]
+    return record
+
+
+def run(
+    seeds=TRAINING_SEEDS,
+    episodes: int = 100,
+    root=None,
+    workers: int = 2,
+    updates=None,
+    backend="loky",
+    address=None,
+    skip_training: bool = False,
+) -> dict:
+    """Train (unless ``skip_training``) and evaluate; write :data:`STRESS_HISTORY_FILE` into the manifest."""
+    check_backend(backend, workers)
+    root = data_root(root)
+    seconds = {} if skip_training else train(seeds, root, workers, updates, backend, address)
+    record = evaluate_seeds(seeds, episodes, root, workers, backend, address)
+    record["training_seconds"] = seconds
+    write_json(root / STRESS_HISTORY_FILE, record)
+    update_manifest(root, [STRESS_HISTORY_FILE])
+    return record
+
+
+def load_stress_history(root=None) -> dict | None:
+    """The stored study (verified against the manifest), or ``None`` where it was never run."""
+    root = data_root(root)
+    if STRESS_HISTORY_FILE not in read_manifest(root):
+        return None
+    return read_verified_json(root, STRESS_HISTORY_FILE)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "stress-history",
+        help="train the deployed cost model on the stress scenario's dataset too, for every training seed, and "
+        "evaluate BC and IQL corrected with it (chapter 8's control)",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(TRAINING_SEEDS), help=TRAINING_SEEDS_HELP)
+    parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per scenario (default 100)")
+    parser.add_argument("--updates", type=int, default=None, help="PICNN updates (default: the recipe's)")
+    parser.add_argument("--dynamics-updates", type=int, default=None, help="NARX updates (default: the recipe's)")
+    parser.add_argument("--evaluation-only", action="store_true", help="evaluate the cost models already trained")
+    add_parallel_arguments(parser)
+    add_data_argument(parser)
+
+    def command(args):
+        updates = {
+            key: value
+            for key, value in (("picnn", args.updates), ("dynamics", args.dynamics_updates))
+            if value is not None
+        }
+        started = time.perf_counter()
+        record = run(
+            args.seeds,
+            args.episodes,
+            args.data,
+            args.workers,
+            updates,
+            args.backend,
+            args.address,
+            skip_training=args.evaluation_only,
+        )
+        for name, scenarios in record["controllers"].items():
+            for scenario, seeds in scenarios.items():
+                crossings = [sum(e["safety_violation"] for e in entry["episodes"]) for entry in seeds.values()]
+                print(f"  {name:16s} {scenario:10s} crossings per seed {crossings}")
+        print(f"[stress-history] {time.perf_counter() - started:.1f} s", flush=True)
+        return 0
+
+    parser.set_defaults(func=command)
