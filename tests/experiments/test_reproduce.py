@@ -2,13 +2,20 @@
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES
+from cstr.agents.weights import load_sidecar
+from cstr.experiments import stress_history
+from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, training_seed_controller
 from cstr.experiments.reproduce import TRAINING_STAGES, evaluate_only, run, train_all
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
+from cstr.safety.cost_model import FULL_STATE_FIELDS
+from cstr.safety.shipped import load_cost_model
 from cstr.storage import read_manifest, verify_files
 
 TOY = {
@@ -144,3 +151,30 @@ def test_reproduce_runs_every_stage_and_records_verified_results(two_workers):
     # every cell of the seed x stage grid is timed
     assert set(results["training_cells"]) == set(sum(TRAINING_STAGES, ()))
     assert all(set(cells) == {"0", "1"} for cells in results["training_cells"].values())
+
+
+def test_stress_history_study_trains_on_the_stress_data_too_and_evaluates_on_the_same_episodes(two_workers, tmp_path):
+    """``stress-history`` on a copy of the toy reproduction: one cost model per seed trained on all four datasets,
+    deployable, differing from the shipped recipe's only in its data; BC and IQL corrected with it evaluated on
+    evaluation.json's episodes in every scenario, the record verified through the manifest."""
+    source, _ = two_workers
+    root = tmp_path / "data"
+    shutil.copytree(source, root)
+    stress_history.run(seeds=[0, 1], episodes=TOY["episodes"], root=root, workers=1, updates=TOY["updates"])
+    sidecar = load_sidecar(root / "weights" / "picnn-with-stress-seed0.json")
+    assert sidecar["config"]["training_scenarios"] == list(ALL_SCENARIO_NAMES)
+    assert not set(FULL_STATE_FIELDS) & set(sidecar["config"]["training_inputs"])
+    assert load_sidecar(root / "weights" / "picnn-seed0.json")["config"]["training_scenarios"] == list(SCENARIO_NAMES)
+    # the same recipe on more data: another input normalisation (the stress grade's rows are in it)
+    with_stress = load_cost_model(root, "picnn-with-stress-seed0")
+    shipped = load_cost_model(root, "picnn-seed0")
+    assert not torch.equal(with_stress.normaliser.observation_mean, shipped.normaliser.observation_mean)
+    record = stress_history.load_stress_history(root)
+    evaluation = json.loads((root / "results" / "evaluation.json").read_text())
+    assert record["first_seed"] == evaluation["first_seed"] and record["episodes"] == evaluation["episodes"]
+    assert set(record["controllers"]) == {"bc+with-stress", "iql+with-stress"}
+    for scenarios in record["controllers"].values():
+        assert set(scenarios) == set(ALL_SCENARIO_NAMES)
+        assert all(set(seeds) == {"seed0", "seed1"} for seeds in scenarios.values())
+    assert training_seed_controller("iql+with-stress", 1, root).name == "iql+with-stress"
+    assert stress_history.load_stress_history(source) is None  # a data folder where the study was never run
