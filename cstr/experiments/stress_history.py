@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+import pandas as pd
 import torch
 
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
 from cstr.experiments.registry import STRESS_HISTORY_NAMES
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluation_job, train_seed_cost_model
+from cstr.experiments.seed_statistics import paired_outcome
 from cstr.experiments.train import train_in_processes
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES
 from cstr.safety.shipped import STRESS_HISTORY_COST_MODEL_NAME
@@ -116,6 +119,48 @@ def load_stress_history(root=None) -> dict | None:
     if STRESS_HISTORY_FILE not in read_manifest(root):
         return None
     return read_verified_json(root, STRESS_HISTORY_FILE)
+
+
+PLAIN_NAMES = {"bc+with-stress": "bc+", "iql+with-stress": "iql+"}
+"""Each study controller's shipped twin: the same policy corrected with the cost model of the paper's data."""
+
+
+def paired_table(history: dict, results) -> pd.DataFrame:
+    """Each study controller, training seed and scenario against its shipped twin (:data:`PLAIN_NAMES`) of the
+    same seed on the same evaluation episodes (``results``: :class:`cstr.experiments.results.Results`).
+
+    Columns: ``crossings`` and ``twin crossings`` (episodes above the limit), ``total_reward`` and
+    ``twin total_reward`` (means), ``change`` (the relative change of the mean, positive when the study's is
+    higher) and the paired bootstrap of the per-episode differences (``low``, ``high``, ``outcome``).
+    """
+    if (history["first_seed"], history["episodes"]) != (results.evaluation["first_seed"], results.episodes):
+        raise ValueError(
+            "the study and evaluation.json were evaluated on different episodes; rerun "
+            "python -m cstr stress-history --evaluation-only with the evaluation's episode count"
+        )
+    rows = []
+    for name, scenarios in history["controllers"].items():
+        twin = PLAIN_NAMES[name]
+        for scenario, seeds in scenarios.items():
+            for key, record in seeds.items():
+                seed = int(key.removeprefix("seed"))
+                ours, theirs = record["episodes"], results.episodes_of(twin, scenario, seed)
+                x = np.array([e["total_reward"] for e in ours])
+                y = np.array([e["total_reward"] for e in theirs])
+                rows.append(
+                    {
+                        "controller": name,
+                        "seed": seed,
+                        "scenario": scenario,
+                        "crossings": int(sum(e["safety_violation"] for e in ours)),
+                        "twin crossings": int(sum(e["safety_violation"] for e in theirs)),
+                        "total_reward": float(x.mean()),
+                        "twin total_reward": float(y.mean()),
+                        "change": float((x.mean() - y.mean()) / abs(y.mean())),
+                        **{k: v for k, v in paired_outcome(x, y).items() if k != "mean difference"},
+                    }
+                )
+    return pd.DataFrame(rows)
 
 
 def register(subparsers) -> None:

@@ -13,6 +13,7 @@ from cstr.agents.weights import load_sidecar
 from cstr.experiments import stress_history
 from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, training_seed_controller
 from cstr.experiments.reproduce import TRAINING_STAGES, evaluate_only, run, train_all
+from cstr.experiments.results import load_results
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
 from cstr.safety.cost_model import FULL_STATE_FIELDS
 from cstr.safety.shipped import load_cost_model
@@ -177,4 +178,12 @@ def test_stress_history_study_trains_on_the_stress_data_too_and_evaluates_on_the
         assert set(scenarios) == set(ALL_SCENARIO_NAMES)
         assert all(set(seeds) == {"seed0", "seed1"} for seeds in scenarios.values())
     assert training_seed_controller("iql+with-stress", 1, root).name == "iql+with-stress"
+    table = stress_history.paired_table(record, load_results(root)).set_index(["controller", "seed", "scenario"])
+    assert len(table) == 2 * 2 * len(ALL_SCENARIO_NAMES)
+    twin = evaluation["controllers"]["iql+"]["stress"]["seed1"]["episodes"]
+    assert table.loc[("iql+with-stress", 1, "stress"), "twin crossings"] == sum(e["safety_violation"] for e in twin)
+    assert table.loc[("iql+with-stress", 1, "stress"), "twin total_reward"] == pytest.approx(
+        np.mean([e["total_reward"] for e in twin])
+    )
+    assert set(table["outcome"]) <= {"better", "tie", "worse"}
     assert stress_history.load_stress_history(source) is None  # a data folder where the study was never run
