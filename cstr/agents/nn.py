@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -40,9 +41,19 @@ class LossLog:
         self._count = 0
 
     def add(self, step: int, **values) -> dict | None:
-        """Accumulate one update's values; at a logging step return (and record) the means."""
+        """Accumulate one update's values; at a logging step return (and record) the means.
+
+        A loss that is not finite raises ``FloatingPointError`` at once: the update has already written NaN or
+        infinite weights, and a network trained on from there would be saved and served broken.
+        """
         for name in self.names:
-            self._sums[name] += float(values[name])
+            value = float(values[name])
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"the training diverged: loss {name!r} is {value} at update {step}; nothing was saved. "
+                    "Lower the learning rate, or check the data for extreme values (CSTR_DEBUG=1 shows where)"
+                )
+            self._sums[name] += value
         self._count += 1
         if step % self.every and step != self.total:
             return None

@@ -68,7 +68,13 @@ def load_verified(name: str, root=None) -> tuple[dict, dict]:
     root = data_root(root)
     pt_name, json_name = weight_files(name)
     verify_files(root, [pt_name, json_name])
-    return load_state_dict(root / pt_name), load_sidecar(root / pt_name)
+    state = load_state_dict(root / pt_name)
+    # a checksum proves the file is the one trained, not that the training went well
+    broken = [key for key, value in state.items() if value.is_floating_point() and not bool(value.isfinite().all())]
+    if broken:
+        named = ", ".join(broken[:3]) + (", ..." if len(broken) > 3 else "")
+        raise ValueError(f"{pt_name} in {root} holds non-finite weights ({named}): its training diverged; retrain it")
+    return state, load_sidecar(root / pt_name)
 
 
 def selection_file(algorithm: str) -> str:

@@ -47,6 +47,29 @@ from cstr.safety.history import OBS_DIM
 ACTION_DIM = 2
 
 
+SOFTPLUS_FLOOR = -80.0
+"""Below this pre-activation :func:`exact_softplus` is ``exp(x)`` (equal in float32): ``logaddexp``'s second
+derivative overflows to NaN below about -88, and the Sobolev loss differentiates the PICNN twice."""
+
+
+def exact_softplus(pre: torch.Tensor) -> torch.Tensor:
+    """``log(1 + e^x)`` without a kink and with finite first and second derivatives everywhere.
+
+    ``F.softplus`` switches to the identity above a threshold, a kink that breaks exact convexity far out on the
+    action path, so the PICNN uses ``logaddexp(x, 0)``; but its double backward computes ``e^{-x}`` squared and
+    turns NaN for x below about -88 (a cost model trained on data with runaways reached it). Below
+    :data:`SOFTPLUS_FLOOR` this returns ``e^x`` instead, which equals ``log(1 + e^x)`` to float32 precision there;
+    above it, the same values and derivatives as ``logaddexp`` bit for bit. Each branch reads a clamped input so
+    that the branch ``where`` does not take never sends an infinite derivative back.
+    """
+    zero = torch.zeros((), dtype=pre.dtype)
+    return torch.where(
+        pre > SOFTPLUS_FLOOR,
+        torch.logaddexp(pre.clamp_min(SOFTPLUS_FLOOR), zero),
+        torch.exp(pre.clamp_max(SOFTPLUS_FLOOR)),
+    )
+
+
 class PICNN(nn.Module):
     """``cost(states[n, d], actions[n, 2]) -> [n]``, convex in the actions.
 
@@ -108,9 +131,7 @@ class PICNN(nn.Module):
             if i > 0:
                 m = torch.relu(self.wzu[i - 1](u[i]))
                 pre = pre + (z * m) @ self.wz(i).T
-            # exact softplus: F.softplus switches to the identity above a threshold, a kink
-            # that breaks exact convexity far out on the action path
-            z = torch.logaddexp(pre, torch.zeros((), dtype=pre.dtype)) if i < self.layers else pre
+            z = exact_softplus(pre) if i < self.layers else pre
         return z.squeeze(-1)
 
     def forward(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

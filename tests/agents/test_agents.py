@@ -6,9 +6,11 @@ import torch
 from helpers import tiny_data
 
 from cstr.agents import bc, iql
-from cstr.agents.nn import Normaliser
+from cstr.agents.nn import LossLog, Normaliser, mlp
 from cstr.agents.policy import PolicyController
+from cstr.agents.weights import load_verified, save_weights, weight_files
 from cstr.envs import core
+from cstr.storage import update_manifest
 
 
 def state_dicts_equal(a, b):
@@ -101,3 +103,20 @@ def test_policy_controller_actions_stay_inside_bounds_and_refuse_nan():
         controller.act(np.full(6, np.nan))
     with pytest.raises(ValueError, match="shape"):
         controller.act(np.zeros(5))
+
+
+def test_a_diverged_training_stops_at_once_and_diverged_weights_are_refused(tmp_path):
+    log = LossLog(["loss"], every=10, total=100)
+    log.add(1, loss=0.5)
+    with pytest.raises(FloatingPointError, match=r"'loss' is nan at update 2"):
+        log.add(2, loss=float("nan"))
+    with pytest.raises(FloatingPointError, match="inf at update 3"):
+        log.add(3, loss=float("inf"))
+    # weights saved with a NaN (a training that ran on past its divergence): the checksum holds, the load refuses
+    network = mlp(3, 1, (4,))
+    with torch.no_grad():
+        network[0].weight[0, 0] = float("nan")
+    save_weights(network, {}, tmp_path / "weights" / "broken.pt")
+    update_manifest(tmp_path, weight_files("broken"))
+    with pytest.raises(ValueError, match=r"non-finite weights \(0.weight\).*retrain"):
+        load_verified("broken", tmp_path)

@@ -8,7 +8,7 @@ from helpers import random_observations as observations
 from cstr.agents.nn import Normaliser
 from cstr.envs import core
 from cstr.safety.correction import CorrectedController, CorrectionConfig, CostSurface, correct
-from cstr.safety.picnn import PICNN
+from cstr.safety.picnn import PICNN, SOFTPLUS_FLOOR, exact_softplus
 
 SPACE = core.action_space()
 MIDPOINT_TRIPLES = 20_000
@@ -164,3 +164,36 @@ def test_shipped_cost_model_is_convex_and_its_corrections_descend_within_bounds(
     unit_move = np.abs(surface.to_unit(result.actions) - surface.to_unit(start))
     allowed = 2.0 if config.trust_region is None else config.trust_region  # None: the whole box
     assert np.all(unit_move <= allowed + 1e-12)
+
+
+def test_exact_softplus_is_logaddexp_bit_for_bit_above_its_floor_and_finite_twice_differentiated_below():
+    inside = torch.tensor([SOFTPLUS_FLOOR + 1.0, -30.0, -1.0, 0.0, 3.0, 88.0, 100.0], requires_grad=True)
+    ours = exact_softplus(inside)
+    (slope,) = torch.autograd.grad(ours.sum(), inside, create_graph=True)
+    slope.sum().backward()
+    reference = inside.detach().clone().requires_grad_(True)
+    theirs = torch.logaddexp(reference, torch.zeros(()))
+    (reference_slope,) = torch.autograd.grad(theirs.sum(), reference, create_graph=True)
+    reference_slope.sum().backward()
+    assert (
+        torch.equal(ours, theirs) and torch.equal(slope, reference_slope) and torch.equal(inside.grad, reference.grad)
+    )
+    # far below zero logaddexp's second derivative is NaN; ours is finite and its value exp(x)
+    far = torch.tensor([-90.0, -200.0, -1e4], requires_grad=True)
+    (slope,) = torch.autograd.grad(exact_softplus(far).sum(), far, create_graph=True)
+    slope.sum().backward()
+    assert bool(torch.isfinite(far.grad).all()) and bool(torch.isfinite(slope).all())
+    assert torch.equal(exact_softplus(far.detach()), torch.exp(far.detach()))
+
+
+def test_sobolev_loss_of_a_picnn_stays_finite_with_pre_activations_far_below_zero():
+    """The double backward of the action gradient, as the cost model's training takes it, with a hidden unit
+    pushed to about -200 (a cost model trained on data with runaways reached such values)."""
+    model = random_picnn().float()
+    with torch.no_grad():
+        model.wc[0].bias[0] = -200.0
+    s = model.normaliser.observations(torch.as_tensor(observations(16), dtype=torch.float32))
+    unit = (torch.rand(16, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(model.forward_normalised(s, unit).sum(), unit, create_graph=True)
+    (gradient**2).sum().backward()
+    assert all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
