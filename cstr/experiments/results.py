@@ -390,6 +390,13 @@ def safety_summary(episodes: list[dict]) -> dict:
     }
 
 
+def crossing_seeds(results: Results, name: str, scenario: str) -> list[int]:
+    """The training seeds on which learned controller ``name`` crosses the limit in at least one episode."""
+    return [
+        s for s in results.training_seeds if any(e["safety_violation"] for e in results.episodes_of(name, scenario, s))
+    ]
+
+
 def crossing_hours(episodes: list[dict]) -> list[float]:
     """The hours at which the episodes that crossed the limit ended (a crossing ends the episode)."""
     return [e["length"] * HOURS_PER_STEP for e in episodes if e["safety_violation"]]

@@ -16,8 +16,8 @@ quotes them as ``{glue:text}`startup_iql_plus_reward:.2f```.
 
 :func:`glue_key` is that convention and :func:`glue_table` glues a table with
 it, so a chapter's prose can name any cell without knowing how the chapter
-looped over the table. :func:`word_list`, :func:`number_list` and
-:func:`number_range` turn lists into the prose the chapters glue.
+looped over the table. :func:`word_list`, :func:`number_list`, :func:`number_range` and
+:func:`seeds_text` turn lists into the prose the chapters glue.
 """
 
 from __future__ import annotations
@@ -53,6 +53,14 @@ def number_range(values, fmt: str = "{:.1f}") -> str:
         return ""
     low, high = min(values), max(values)
     return fmt.format(low) if low == high else f"{fmt.format(low)}-{fmt.format(high)}"
+
+
+def seeds_text(seeds) -> str:
+    """Training seeds as prose: ``[2]`` -> ``"seed 2"``, ``[2, 5]`` -> ``"seeds 2 and 5"``, ``[]`` -> ``"no seed"``."""
+    seeds = list(seeds)
+    if not seeds:
+        return "no seed"
+    return f"seed{'s' if len(seeds) > 1 else ''} {word_list(seeds)}"
 
 
 def glue_key(scenario, controller, name) -> str:

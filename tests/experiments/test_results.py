@@ -95,6 +95,8 @@ def test_stress_scenarios_are_kept_apart_and_tabled_for_safety(root):
     assert table.loc[("stress", "pi"), "polymer_offset"] == pytest.approx(15.0)
     assert table.loc[("stress", "iql"), "polymer_offset"] == pytest.approx(20.0)
     assert R.crossing_hours(results.episodes_of("iql", "stress", 0)) == [100.0]  # the crossing ended at step 200
+    assert R.crossing_seeds(results, "iql", "stress") == results.training_seeds  # its first episode, every seed
+    assert R.crossing_seeds(results, "iql+", "stress") == []
     assert R.safety_summary(results.episodes_of("iql+", "stress")) == table.loc[("stress", "iql+")].to_dict()
     stress_claim = R.claim_stable(results, results.stress_scenarios)
     del data["controllers"]["bc"]["stress"]  # a controller not evaluated there: no row, not a KeyError

@@ -7,7 +7,7 @@ import types
 import pandas as pd
 import pytest
 
-from cstr.figures.glue import glue_key, glue_name, glue_table, number_list, number_range, word_list
+from cstr.figures.glue import glue_key, glue_name, glue_table, number_list, number_range, seeds_text, word_list
 
 
 @pytest.fixture
@@ -112,3 +112,10 @@ def test_number_list_and_range():
     assert number_range([]) == ""
     assert number_range([4.0, 4.0]) == "4.0"
     assert number_range([7.25, 1.5, 3.0]) == "1.5-7.2"
+
+
+def test_seeds_text_names_one_seed_several_or_none():
+    assert seeds_text([]) == "no seed"
+    assert seeds_text([2]) == "seed 2"
+    assert seeds_text([2, 5]) == "seeds 2 and 5"
+    assert seeds_text([0, 1, 5]) == "seeds 0, 1 and 5"
