@@ -35,6 +35,7 @@ import torch
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
 from cstr.experiments.registry import STRESS_HISTORY_NAMES
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluation_job, train_seed_cost_model
+from cstr.experiments.results import safety_summary
 from cstr.experiments.seed_statistics import paired_outcome
 from cstr.experiments.train import train_in_processes
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES
@@ -131,7 +132,8 @@ def paired_table(history: dict, results) -> pd.DataFrame:
 
     Columns: ``crossings`` and ``twin crossings`` (episodes above the limit), ``total_reward`` and
     ``twin total_reward`` (means), ``change`` (the relative change of the mean, positive when the study's is
-    higher) and the paired bootstrap of the per-episode differences (``low``, ``high``, ``outcome``).
+    higher), ``polymer_offset`` and ``twin polymer_offset`` (as in :func:`cstr.experiments.results.safety_summary`)
+    and the paired bootstrap of the per-episode differences (``low``, ``high``, ``outcome``).
     """
     if (history["first_seed"], history["episodes"]) != (results.evaluation["first_seed"], results.episodes):
         raise ValueError(
@@ -157,6 +159,8 @@ def paired_table(history: dict, results) -> pd.DataFrame:
                         "total_reward": float(x.mean()),
                         "twin total_reward": float(y.mean()),
                         "change": float((x.mean() - y.mean()) / abs(y.mean())),
+                        "polymer_offset": safety_summary(ours)["polymer_offset"],
+                        "twin polymer_offset": safety_summary(theirs)["polymer_offset"],
                         **{k: v for k, v in paired_outcome(x, y).items() if k != "mean difference"},
                     }
                 )

@@ -13,7 +13,7 @@ from cstr.agents.weights import load_sidecar
 from cstr.experiments import stress_history
 from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, training_seed_controller
 from cstr.experiments.reproduce import TRAINING_STAGES, evaluate_only, run, train_all
-from cstr.experiments.results import load_results
+from cstr.experiments.results import load_results, safety_summary
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
 from cstr.safety.cost_model import FULL_STATE_FIELDS
 from cstr.safety.shipped import load_cost_model
@@ -186,4 +186,6 @@ def test_stress_history_study_trains_on_the_stress_data_too_and_evaluates_on_the
         np.mean([e["total_reward"] for e in twin])
     )
     assert set(table["outcome"]) <= {"better", "tie", "worse"}
+    twin_offset = table.loc[("iql+with-stress", 1, "stress"), "twin polymer_offset"]
+    assert twin_offset == pytest.approx(safety_summary(twin)["polymer_offset"], nan_ok=True)
     assert stress_history.load_stress_history(source) is None  # a data folder where the study was never run
