@@ -39,6 +39,7 @@ from cstr.experiments.registry import (
     DIAGNOSTIC_NAMES,
     INCREMENT_NAMES,
     OFFSET_FREE_NAMES,
+    STRESS_HISTORY_NAMES,
     VARIANT_COST_MODELS,
 )
 from cstr.experiments.selection import CORRECTION_SELECTION_FILE
@@ -141,7 +142,13 @@ def controller_information(name: str, root=None) -> dict:
 
 
 def information_table(
-    names=CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + INCREMENT_NAMES + DIAGNOSTIC_NAMES, root=None
+    names=CONTROLLER_NAMES
+    + ABLATION_NAMES
+    + OFFSET_FREE_NAMES
+    + STRESS_HISTORY_NAMES
+    + INCREMENT_NAMES
+    + DIAGNOSTIC_NAMES,
+    root=None,
 ) -> pd.DataFrame:
     """One row per controller: what it uses at training time and at deployment, and whether a plant could run it."""
     rows = {}

@@ -9,6 +9,7 @@ from cstr.experiments.registry import (
     DIAGNOSTIC_NAMES,
     INCREMENT_NAMES,
     OFFSET_FREE_NAMES,
+    STRESS_HISTORY_NAMES,
 )
 
 
@@ -36,9 +37,16 @@ def test_the_corrected_controllers_keep_a_history_and_the_table_covers_every_con
     assert controller_information("iql")["deployment"] == ("observations",)
     table = information_table()
     assert list(table.index) == list(
-        CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + INCREMENT_NAMES + DIAGNOSTIC_NAMES
+        CONTROLLER_NAMES
+        + ABLATION_NAMES
+        + OFFSET_FREE_NAMES
+        + STRESS_HISTORY_NAMES
+        + INCREMENT_NAMES
+        + DIAGNOSTIC_NAMES
     )
     assert table.loc["iql+offset-free", "deployment"] == "observations, observation history"
+    assert table.loc["bc+with-stress", "deployment"] == "observations, observation history"
+    assert table.loc["bc+with-stress", "deployable"] == table.loc["bc+", "deployable"]
     assert table.loc["narx-search", "chosen on"] == "simulated validation episodes"
     assert table.loc["narx-search-offset-free", "chosen on"] == "simulated validation episodes"
     assert table.loc["iql+full-state", "deployable"] == "no: full state"

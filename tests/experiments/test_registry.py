@@ -20,6 +20,7 @@ from cstr.experiments.registry import (
     OFFSET_FREE_NAMES,
     ORACLE_NAMES,
     PI_NAMES,
+    STRESS_HISTORY_NAMES,
     load_controller,
     training_seed_controller,
 )
@@ -32,7 +33,15 @@ STORAGE_PRECISION = 1e-11  # the results JSON keeps 12 significant digits
 def test_one_table_in_one_order():
     assert CONTROLLER_NAMES == FIXED_NAMES + LEARNED_NAMES + ORACLE_NAMES
     assert FIXED_NAMES == PI_NAMES + BASELINE_NAMES
-    assert tuple(LOADERS) == CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + INCREMENT_NAMES + DIAGNOSTIC_NAMES
+    assert (
+        tuple(LOADERS)
+        == CONTROLLER_NAMES
+        + ABLATION_NAMES
+        + OFFSET_FREE_NAMES
+        + STRESS_HISTORY_NAMES
+        + INCREMENT_NAMES
+        + DIAGNOSTIC_NAMES
+    )
     with pytest.raises(ValueError, match="unknown controller 'nope'; available: pi, pi-tuned"):
         load_controller("nope")
 
