@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cstr.agents.weights import load_sidecar, seeded_name, weight_files
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
 from cstr.experiments.registry import STRESS_HISTORY_NAMES
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluation_job, train_seed_cost_model
@@ -39,7 +40,7 @@ from cstr.experiments.results import safety_summary
 from cstr.experiments.seed_statistics import paired_outcome
 from cstr.experiments.train import train_in_processes
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES
-from cstr.safety.shipped import STRESS_HISTORY_COST_MODEL_NAME
+from cstr.safety.shipped import COST_MODEL_NAME, STRESS_HISTORY_COST_MODEL_NAME, dynamics_name
 from cstr.seeds import EVALUATION_SEED_START, TRAINING_SEEDS, TRAINING_SEEDS_HELP
 from cstr.storage import add_data_argument, data_root, read_manifest, read_verified_json, update_manifest, write_json
 
@@ -165,6 +166,28 @@ def paired_table(history: dict, results) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def fit_table(seeds, root=None) -> pd.DataFrame:
+    """How closely each seed's cost models fit what they were trained on, the shipped one's and the study's:
+    the PICNN's final logged distillation ``loss`` and its NARX model's final ``validation_loss`` (held-out
+    stretches of its own training data), read from the sidecars; rows ``(name, seed)``."""
+    root = data_root(root)
+    rows = []
+    for name in (COST_MODEL_NAME, STRESS_HISTORY_COST_MODEL_NAME):
+        for seed in seeds:
+            cost = seeded_name(name, int(seed))
+            rows.append(
+                {
+                    "name": name,
+                    "seed": int(seed),
+                    "loss": float(load_sidecar(root / weight_files(cost)[0])["history"]["loss"][-1]),
+                    "validation_loss": float(
+                        load_sidecar(root / weight_files(dynamics_name(cost))[0])["history"]["validation_loss"][-1]
+                    ),
+                }
+            )
+    return pd.DataFrame(rows).set_index(["name", "seed"])
 
 
 def register(subparsers) -> None:

@@ -47,12 +47,13 @@ def number_list(values, fmt: str = "{:.0f}") -> str:
 
 
 def number_range(values, fmt: str = "{:.1f}") -> str:
-    """The span of ``values``: ``"1.5-7.0"``, one number where they are all equal, ``""`` for none."""
+    """The span of ``values``: ``"1.5-7.0"``, one number where both ends read the same in ``fmt``, ``""`` for
+    none."""
     values = list(values)
     if not values:
         return ""
-    low, high = min(values), max(values)
-    return fmt.format(low) if low == high else f"{fmt.format(low)}-{fmt.format(high)}"
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}-{high}"
 
 
 def seeds_text(seeds) -> str:

@@ -188,4 +188,11 @@ def test_stress_history_study_trains_on_the_stress_data_too_and_evaluates_on_the
     assert set(table["outcome"]) <= {"better", "tie", "worse"}
     twin_offset = table.loc[("iql+with-stress", 1, "stress"), "twin polymer_offset"]
     assert twin_offset == pytest.approx(safety_summary(twin)["polymer_offset"], nan_ok=True)
+    fits = stress_history.fit_table([0, 1], root)
+    assert list(fits.index) == [(name, s) for name in ("picnn", "picnn-with-stress") for s in (0, 1)]
+    assert (
+        fits.loc[("picnn-with-stress", 1), "loss"]
+        == load_sidecar(root / "weights" / "picnn-with-stress-seed1.json")["history"]["loss"][-1]
+    )
+    assert bool(np.isfinite(fits.to_numpy()).all())
     assert stress_history.load_stress_history(source) is None  # a data folder where the study was never run
