@@ -34,12 +34,9 @@ from cstr.control.nmpc import NMPC_INFORMATION
 from cstr.control.pi_tuning import TUNING_INFORMATION
 from cstr.experiments.offset_free_selection import OFFSET_FREE_SELECTION_FILE
 from cstr.experiments.registry import (
-    ABLATION_NAMES,
-    CONTROLLER_NAMES,
     DIAGNOSTIC_NAMES,
     INCREMENT_NAMES,
-    OFFSET_FREE_NAMES,
-    STRESS_HISTORY_NAMES,
+    LOADERS,
     VARIANT_COST_MODELS,
 )
 from cstr.experiments.selection import CORRECTION_SELECTION_FILE
@@ -141,16 +138,9 @@ def controller_information(name: str, root=None) -> dict:
     }
 
 
-def information_table(
-    names=CONTROLLER_NAMES
-    + ABLATION_NAMES
-    + OFFSET_FREE_NAMES
-    + STRESS_HISTORY_NAMES
-    + INCREMENT_NAMES
-    + DIAGNOSTIC_NAMES,
-    root=None,
-) -> pd.DataFrame:
-    """One row per controller: what it uses at training time and at deployment, and whether a plant could run it."""
+def information_table(names=tuple(LOADERS), root=None) -> pd.DataFrame:
+    """One row per controller (default: every registered one, in the registry's order): what it uses at training
+    time and at deployment, and whether a plant could run it."""
     rows = {}
     for name in names:
         info = controller_information(name, root)

@@ -121,11 +121,7 @@ def load_controller(name: str, root=None):
     try:
         loader = LOADERS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown controller {name!r}; available: "
-            f"{', '.join(CONTROLLER_NAMES + ABLATION_NAMES + OFFSET_FREE_NAMES + STRESS_HISTORY_NAMES)}, "
-            f"{', '.join(INCREMENT_NAMES + DIAGNOSTIC_NAMES)}"
-        ) from None
+        raise ValueError(f"unknown controller {name!r}; available: {', '.join(LOADERS)}") from None
     return loader(root)
 
 

@@ -148,6 +148,7 @@ def paired_table(history: dict, results) -> pd.DataFrame:
             for key, record in seeds.items():
                 seed = int(key.removeprefix("seed"))
                 ours, theirs = record["episodes"], results.episodes_of(twin, scenario, seed)
+                summary, twin_summary = safety_summary(ours), safety_summary(theirs)
                 x = np.array([e["total_reward"] for e in ours])
                 y = np.array([e["total_reward"] for e in theirs])
                 rows.append(
@@ -155,17 +156,28 @@ def paired_table(history: dict, results) -> pd.DataFrame:
                         "controller": name,
                         "seed": seed,
                         "scenario": scenario,
-                        "crossings": int(sum(e["safety_violation"] for e in ours)),
-                        "twin crossings": int(sum(e["safety_violation"] for e in theirs)),
-                        "total_reward": float(x.mean()),
-                        "twin total_reward": float(y.mean()),
-                        "change": float((x.mean() - y.mean()) / abs(y.mean())),
-                        "polymer_offset": safety_summary(ours)["polymer_offset"],
-                        "twin polymer_offset": safety_summary(theirs)["polymer_offset"],
+                        "crossings": summary["crossings"],
+                        "twin crossings": twin_summary["crossings"],
+                        "total_reward": summary["total_reward"],
+                        "twin total_reward": twin_summary["total_reward"],
+                        "change": (summary["total_reward"] - twin_summary["total_reward"])
+                        / abs(twin_summary["total_reward"]),
+                        "polymer_offset": summary["polymer_offset"],
+                        "twin polymer_offset": twin_summary["polymer_offset"],
                         **{k: v for k, v in paired_outcome(x, y).items() if k != "mean difference"},
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def crossing_seeds(table: pd.DataFrame, name: str, scenario: str = "stress") -> dict[str, list[int]]:
+    """From :func:`paired_table`: the training seeds on which study controller ``name`` (``"ours"``) and its
+    twin (``"twin"``) cross the limit in ``scenario`` at least once."""
+    rows = table[(table["controller"] == name) & (table["scenario"] == scenario)]
+    return {
+        "ours": sorted(int(s) for s in rows.loc[rows["crossings"] > 0, "seed"]),
+        "twin": sorted(int(s) for s in rows.loc[rows["twin crossings"] > 0, "seed"]),
+    }
 
 
 def fit_table(seeds, root=None) -> pd.DataFrame:
@@ -223,7 +235,7 @@ def register(subparsers) -> None:
         )
         for name, scenarios in record["controllers"].items():
             for scenario, seeds in scenarios.items():
-                crossings = [sum(e["safety_violation"] for e in entry["episodes"]) for entry in seeds.values()]
+                crossings = [safety_summary(entry["episodes"])["crossings"] for entry in seeds.values()]
                 print(f"  {name:16s} {scenario:10s} crossings per seed {crossings}")
         print(f"[stress-history] {time.perf_counter() - started:.1f} s", flush=True)
         return 0

@@ -9,7 +9,7 @@ import torch
 
 from cstr.envs.core import action_space
 from cstr.plant.model import DEFAULT_PARAMETERS
-from cstr.plant.scenarios import CONTROL_INTERVAL, GRADES
+from cstr.plant.scenarios import CONTROL_INTERVAL, GRADES, HOURS_PER_STEP
 from cstr.plant.simulate import integrate_interval
 from cstr.safety.correction import CostSurface, correct
 from cstr.safety.dynamics import DynamicsModel
@@ -276,3 +276,32 @@ def peak_predictions(plant: NARXModel, observations, actions, next_temperatures,
     predicted = trajectory[..., 1].amax(1).double().numpy()
     realised = np.asarray(next_temperatures, dtype=np.float64)[ahead].max(1)
     return {"start": starts, "predicted": predicted, "realised": realised}
+
+
+def last_window_misses(plant: NARXModel, run: dict, horizon: int = 6, before_hours: float | None = None) -> dict:
+    """:func:`peak_predictions` over every episode of a rollout (:func:`cstr.control.rollout.rollout`'s dict),
+    read at each episode's last window, the one that ends where the episode ended.
+
+    Returns, per episode: ``miss`` (the plant's hottest temperature over that window minus ``plant``'s
+    prediction [K]), ``cooling`` (the temperature at the window's start minus the prediction: positive where the
+    model foresees cooling) and, with ``before_hours``, ``before`` (the largest absolute error over the windows
+    that end by then, e.g. before a fault can start).
+    """
+    misses, cooling, before = [], [], []
+    for row, length in enumerate(np.asarray(run["lengths"], dtype=int)):
+        peaks = peak_predictions(
+            plant,
+            run["observations"][row, :length],
+            run["actions"][row, :length],
+            run["next_observations"][row, :length, 1],
+            horizon,
+        )
+        misses.append(peaks["realised"][-1] - peaks["predicted"][-1])
+        cooling.append(float(run["observations"][row, peaks["start"][-1], 1]) - peaks["predicted"][-1])
+        if before_hours is not None:
+            early = (peaks["start"] + horizon) * HOURS_PER_STEP <= before_hours
+            before.append(float(np.abs(peaks["realised"] - peaks["predicted"])[early].max()))
+    out = {"miss": np.array(misses), "cooling": np.array(cooling)}
+    if before_hours is not None:
+        out["before"] = np.array(before)
+    return out

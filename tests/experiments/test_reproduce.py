@@ -186,6 +186,12 @@ def test_stress_history_study_trains_on_the_stress_data_too_and_evaluates_on_the
         np.mean([e["total_reward"] for e in twin])
     )
     assert set(table["outcome"]) <= {"better", "tie", "worse"}
+    crossed = stress_history.crossing_seeds(table.reset_index(), "iql+with-stress")
+    rows = table.loc["iql+with-stress"].xs("stress", level="scenario")
+    assert crossed == {
+        "ours": [s for s in (0, 1) if rows.loc[s, "crossings"] > 0],
+        "twin": [s for s in (0, 1) if rows.loc[s, "twin crossings"] > 0],
+    }
     twin_offset = table.loc[("iql+with-stress", 1, "stress"), "twin polymer_offset"]
     assert twin_offset == pytest.approx(safety_summary(twin)["polymer_offset"], nan_ok=True)
     fits = stress_history.fit_table([0, 1], root)

@@ -10,10 +10,11 @@ from helpers import assert_gradient_matches_finite_differences
 import cstr
 from cstr.agents.nn import Normaliser
 from cstr.data.dataset import training_arrays
+from cstr.plant.scenarios import HOURS_PER_STEP
 from cstr.safety import cost_model, narx, shipped
 from cstr.safety.correction import CorrectedController
 from cstr.safety.cost_model import FULL_STATE_FIELDS, CostModelConfig
-from cstr.safety.diagnostics import limit_term_check, midpoint_convexity_check, peak_predictions
+from cstr.safety.diagnostics import last_window_misses, limit_term_check, midpoint_convexity_check, peak_predictions
 from cstr.safety.history import HistoryBuffer, history_features, next_history_features
 from cstr.safety.picnn import PICNN
 from cstr.storage import data_root
@@ -129,6 +130,23 @@ def test_peak_predictions_follow_the_applied_inputs_from_the_deployed_window(epi
     assert check["realised"][-1] == pytest.approx(next_temperatures[-3:].max())
     with pytest.raises(ValueError, match="one action and one next temperature"):
         peak_predictions(model, observations, actions[:-1], next_temperatures, horizon=3)
+    # the same, read at the last window of every episode of a rollout-shaped record (two copies, one cut short)
+    n = len(observations)
+    run = {
+        "lengths": np.array([n, n - 4]),
+        "observations": np.stack([observations, observations]),
+        "actions": np.stack([actions, actions]),
+        "next_observations": np.stack([episodes["next_observations"][first]] * 2),
+    }
+    hours = 10 * HOURS_PER_STEP
+    misses = last_window_misses(model, run, horizon=3, before_hours=hours)
+    short = peak_predictions(model, observations[: n - 4], actions[: n - 4], next_temperatures[: n - 4], horizon=3)
+    assert misses["miss"][0] == pytest.approx(check["realised"][-1] - check["predicted"][-1])
+    assert misses["miss"][1] == pytest.approx(short["realised"][-1] - short["predicted"][-1])
+    assert misses["cooling"][0] == pytest.approx(observations[n - 3, 1] - check["predicted"][-1])
+    early = (check["start"] + 3) * HOURS_PER_STEP <= hours
+    assert misses["before"][0] == pytest.approx(np.abs(check["realised"] - check["predicted"])[early].max())
+    assert "before" not in last_window_misses(model, run, horizon=3)
 
 
 def test_rollout_windows_never_cross_an_episode_or_a_termination(episodes):
