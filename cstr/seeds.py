@@ -5,6 +5,8 @@ seeds                  used for
 =====================  ================================================
 0 - 99 (per scenario)  dataset episodes (``generate-data``)
 training seeds 0 - 9   BC, IQL, cost models (``train``, ``reproduce``)
+100,000 + training     a cost model's second draw (``stress-history``'s
+seed                   redrawn control; the policies keep their seed)
 900,000 - 900,015      optimising ``pi-tuned``
 990,000 onwards        validation: choosing seeds, cost models, settings
 1,000,000 onwards      evaluation only; nothing is ever trained there
@@ -24,6 +26,10 @@ evaluation range, apart from the dataset (0 onwards) and pi-tuned (900,000 onwar
 TRAINING_SEEDS = tuple(range(10))
 """The training seeds every learned controller is trained and evaluated with (``reproduce``'s default);
 the canonical one of each is chosen among them on validation seeds."""
+REDRAW_SEED_OFFSET = 100_000
+"""Added to a training seed to draw its cost model again (new initialisation and batches, same data and
+policies): ``stress-history``'s control for what retraining alone changes. Clear of the training seeds of a
+100-seed sweep and of the tuning, validation and evaluation ranges."""
 TRAINING_SEEDS_HELP = f"training seeds (default {' '.join(map(str, TRAINING_SEEDS))})"
 """The ``--seeds`` help of every command that trains or evaluates per training seed."""
 TUNING_SEED_START = 900_000

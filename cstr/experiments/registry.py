@@ -24,6 +24,8 @@ name                   what it is
 ``iql+offset-free``    estimated from measurements (deployable; chapter 8)
 ``bc+with-stress``,    the correction with a cost model trained on the stress
 ``iql+with-stress``    scenario's dataset too (deployable; chapter 8's control)
+``bc+redrawn``,        the correction with the deployed recipe's cost model drawn
+``iql+redrawn``        again: same data, another draw (the control's control)
 ``bc-increments``,     BC and IQL trained on input increments (the prototype's
 ``iql-increments``     parameterisation; chapter 7 tests whether it removes the offsets)
 ``narx-search``        diagnostic: the NARX model's own cost minimised by grid
@@ -50,6 +52,7 @@ from cstr.safety.shipped import (
     COST_MODEL_NAME,
     FULL_STATE_COST_MODEL_NAME,
     OFFSET_FREE_COST_MODEL_NAME,
+    REDRAWN_COST_MODEL_NAME,
     STRESS_HISTORY_COST_MODEL_NAME,
     load_corrected_controller,
     load_model_cost_minimiser,
@@ -73,6 +76,11 @@ OFFSET_FREE_NAMES = ("bc+offset-free", "iql+offset-free")
 STRESS_HISTORY_NAMES = ("bc+with-stress", "iql+with-stress")
 """The corrected controllers whose cost model was trained on the stress scenario's dataset too: deployable,
 trained per training seed by ``python -m cstr stress-history`` (chapter 8's control), not by ``reproduce``."""
+REDRAWN_NAMES = ("bc+redrawn", "iql+redrawn")
+"""The corrected controllers whose cost model is the deployed recipe drawn again on the paper's data (same
+policies, another random draw): what retraining alone changes, the stress-history study's control."""
+STUDY_NAMES = STRESS_HISTORY_NAMES + REDRAWN_NAMES
+"""The controllers with one set of weights per training seed that ``stress-history`` trains, not ``reproduce``."""
 INCREMENT_NAMES = ("bc-increments", "iql-increments")
 """BC and IQL trained to output input increments (:mod:`cstr.agents.increments`, the prototype's
 parameterisation): the control for the offsets claim, deployable, trained per training seed."""
@@ -88,6 +96,7 @@ VARIANT_COST_MODELS = {
     "full-state": FULL_STATE_COST_MODEL_NAME,
     "offset-free": OFFSET_FREE_COST_MODEL_NAME,
     "with-stress": STRESS_HISTORY_COST_MODEL_NAME,
+    "redrawn": REDRAWN_COST_MODEL_NAME,
 }
 """The cost model behind each corrected variant ``<policy>+<variant>``."""
 
@@ -108,6 +117,8 @@ LOADERS: dict[str, Callable[..., object]] = {
     "iql+offset-free": lambda root: load_corrected_controller("iql", root, cost_model=OFFSET_FREE_COST_MODEL_NAME),
     "bc+with-stress": lambda root: load_corrected_controller("bc", root, cost_model=STRESS_HISTORY_COST_MODEL_NAME),
     "iql+with-stress": lambda root: load_corrected_controller("iql", root, cost_model=STRESS_HISTORY_COST_MODEL_NAME),
+    "bc+redrawn": lambda root: load_corrected_controller("bc", root, cost_model=REDRAWN_COST_MODEL_NAME),
+    "iql+redrawn": lambda root: load_corrected_controller("iql", root, cost_model=REDRAWN_COST_MODEL_NAME),
     "bc-increments": lambda root: load_policy_controller("bc-increments", root),
     "iql-increments": lambda root: load_policy_controller("iql-increments", root),
     "narx-search": lambda root: load_model_cost_minimiser(root, offset_free=False),
@@ -126,11 +137,11 @@ def load_controller(name: str, root=None):
 
 
 def training_seed_controller(name: str, seed: int, root=None):
-    """A trained controller (:data:`TRAINED_NAMES`, or a study's: :data:`STRESS_HISTORY_NAMES`) with the weights
+    """A trained controller (:data:`TRAINED_NAMES`, or a study's: :data:`STUDY_NAMES`) with the weights
     of one training seed."""
-    if name not in TRAINED_NAMES + STRESS_HISTORY_NAMES:
+    if name not in TRAINED_NAMES + STUDY_NAMES:
         raise ValueError(
-            f"{name!r} has no training seeds; trained controllers: {', '.join(TRAINED_NAMES + STRESS_HISTORY_NAMES)}"
+            f"{name!r} has no training seeds; trained controllers: {', '.join(TRAINED_NAMES + STUDY_NAMES)}"
         )
     base, plus, variant = name.partition("+")
     if not plus:

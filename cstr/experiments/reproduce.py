@@ -72,16 +72,23 @@ def chosen_target(root: Path) -> str:
 
 
 def train_seed_cost_model(
-    seed: int, root, target: str, name: str, updates: dict, scenarios: tuple[str, ...] = SCENARIO_NAMES
+    seed: int,
+    root,
+    target: str,
+    name: str,
+    updates: dict,
+    scenarios: tuple[str, ...] = SCENARIO_NAMES,
+    draw_offset: int = 0,
 ) -> list:
     """The cost model ``<name>-seed<s>`` of one training seed, sampled around that seed's BC and IQL proposals
     (read from ``root``), trained on the datasets of ``scenarios`` (recorded in its sidecar as
-    ``"training_scenarios"``); returns the files written."""
+    ``"training_scenarios"``), its own random draw seeded by ``seed + draw_offset`` (recorded in its sidecar's
+    ``"seed"``); returns the files written."""
     policies = [load_policy_controller(seeded_name(base, seed), root) for base in ("bc", "iql")]
     result = train_cost_model(
         target,
         updates=updates.get("picnn"),
-        seed=seed,
+        seed=seed + draw_offset,
         data_root=root,
         iql_root=root,
         iql_name=seeded_name("iql", seed),

@@ -18,15 +18,22 @@ corrected with it, ``bc+with-stress`` and ``iql+with-stress``, on the
 evaluation episodes of ``results/evaluation.json`` (the same seeds and
 count) in all four scenarios, into ``results/stress_history.json``.
 
-Against ``bc+`` and ``iql+`` this changes one thing, the cost model's
-training data, with the same policies, recipe, training seed and
-evaluation episodes: a paired comparison of what the stress history buys.
-``reproduce`` does not rebuild it (it is a study, like ``compare-nmpc``).
+Against ``bc+`` and ``iql+`` this changes the cost model's training data,
+with the same policies, recipe, training seed and evaluation episodes. New
+data also mean a new random draw (other batches, so another network), so
+the study has a second arm, the control for that: ``picnn-redrawn-seed<s>``,
+the deployed recipe trained again on the paper's three datasets alone with
+the draw seeded by ``s +`` :data:`cstr.seeds.REDRAW_SEED_OFFSET`, served as
+``bc+redrawn`` and ``iql+redrawn``. What the redrawn controllers change
+against their twins is what retraining alone changes; what the stress
+history changes beyond that is the data's part (:data:`ARMS`).
+``reproduce`` does not rebuild either (it is a study, like ``compare-nmpc``).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,64 +41,91 @@ import torch
 
 from cstr.agents.weights import load_sidecar, seeded_name, weight_files
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
-from cstr.experiments.registry import STRESS_HISTORY_NAMES
+from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluation_job, train_seed_cost_model
 from cstr.experiments.results import safety_summary
 from cstr.experiments.seed_statistics import paired_outcome
 from cstr.experiments.train import train_in_processes
-from cstr.plant.scenarios import ALL_SCENARIO_NAMES
-from cstr.safety.shipped import COST_MODEL_NAME, STRESS_HISTORY_COST_MODEL_NAME, dynamics_name
-from cstr.seeds import EVALUATION_SEED_START, TRAINING_SEEDS, TRAINING_SEEDS_HELP
+from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
+from cstr.safety.shipped import (
+    COST_MODEL_NAME,
+    REDRAWN_COST_MODEL_NAME,
+    STRESS_HISTORY_COST_MODEL_NAME,
+    dynamics_name,
+)
+from cstr.seeds import EVALUATION_SEED_START, REDRAW_SEED_OFFSET, TRAINING_SEEDS, TRAINING_SEEDS_HELP
 from cstr.storage import add_data_argument, data_root, read_manifest, read_verified_json, update_manifest, write_json
 
 STRESS_HISTORY_FILE = f"{RESULTS_DIR}/stress_history.json"
 """The study's evaluation records, relative to the data folder."""
-TRAINING_SCENARIOS = ALL_SCENARIO_NAMES
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of the study: a cost model per training seed, trained like the deployed one but on
+    ``scenarios``' datasets with its draw seeded by ``seed + draw_offset``, and the controllers it corrects."""
+
+    cost_model: str
+    scenarios: tuple[str, ...]
+    draw_offset: int
+    controllers: tuple[str, ...]
+
+
+ARMS = {
+    "with-stress": Arm(STRESS_HISTORY_COST_MODEL_NAME, ALL_SCENARIO_NAMES, 0, STRESS_HISTORY_NAMES),
+    "redrawn": Arm(REDRAWN_COST_MODEL_NAME, SCENARIO_NAMES, REDRAW_SEED_OFFSET, REDRAWN_NAMES),
+}
+"""The study's arms by name: the stress history (the paper's three datasets and the stress scenario's) and its
+control (the paper's datasets again, another draw)."""
+TRAINING_SCENARIOS = ARMS["with-stress"].scenarios
 """The datasets the study's cost models are trained on: the paper's three and the stress scenario's."""
 
 
 def _train_job(args) -> dict:
-    seed, root, target, updates = args
+    seed, root, target, updates, arm_name = args
+    arm = ARMS[arm_name]
     torch.set_num_threads(1)
     started = time.perf_counter()
-    written = train_seed_cost_model(seed, root, target, STRESS_HISTORY_COST_MODEL_NAME, updates, TRAINING_SCENARIOS)
+    written = train_seed_cost_model(seed, root, target, arm.cost_model, updates, arm.scenarios, arm.draw_offset)
     return {
         "seed": seed,
-        "name": STRESS_HISTORY_COST_MODEL_NAME,
+        "name": arm.cost_model,
+        "arm": arm_name,
         "seconds": time.perf_counter() - started,
         "written": written,
     }
 
 
-def train(seeds, root=None, workers: int = 2, updates: dict | None = None, backend="loky", address=None) -> dict:
-    """``picnn-with-stress-seed<s>`` for every seed of ``seeds``; returns the seconds of each, ``{seed: s}``."""
+def train(
+    seeds, root=None, workers: int = 2, updates: dict | None = None, backend="loky", address=None, arms=tuple(ARMS)
+) -> dict:
+    """Every arm's cost model for every seed of ``seeds``; returns the seconds of each, ``{arm: {seed: s}}``."""
     root = data_root(root)
-    jobs = [(int(s), root, chosen_target(root), updates or {}) for s in seeds]
-    reports = train_in_processes(_train_job, jobs, root, workers, backend, address)
-    return {str(report["seed"]): report["seconds"] for report in reports}
+    jobs = [(int(s), root, chosen_target(root), updates or {}, arm) for arm in arms for s in seeds]
+    seconds = {arm: {} for arm in arms}
+    for report in train_in_processes(_train_job, jobs, root, workers, backend, address):
+        seconds[report["arm"]][str(report["seed"])] = report["seconds"]
+    return seconds
 
 
-def evaluate_seeds(seeds, episodes: int, root=None, workers: int = 2, backend="loky", address=None) -> dict:
-    """``bc+with-stress`` and ``iql+with-stress`` of every seed in every scenario, on the evaluation seeds; the
-    records keyed like ``evaluation.json``'s: ``{"controllers": {name: {scenario: {"seed<s>": record}}}}``."""
+def evaluate_seeds(
+    seeds, episodes: int, root=None, workers: int = 2, backend="loky", address=None, arms=tuple(ARMS)
+) -> dict:
+    """The controllers of ``arms`` for every seed in every scenario, on the evaluation seeds, keyed like
+    ``evaluation.json``'s records: ``{name: {scenario: {"seed<s>": record}}}``."""
     root = data_root(root)
     jobs = [
         (name, int(s), scenario, episodes, root, False)
-        for name in STRESS_HISTORY_NAMES
+        for arm in arms
+        for name in ARMS[arm].controllers
         for s in seeds
         for scenario in ALL_SCENARIO_NAMES
     ]
-    record = {
-        "episodes": episodes,
-        "first_seed": EVALUATION_SEED_START,
-        "training_seeds": [int(s) for s in seeds],
-        "training_scenarios": list(TRAINING_SCENARIOS),
-        "controllers": {},
-    }
+    controllers = {}
     for result in run_jobs(evaluation_job, jobs, workers, backend, address):
-        entry = record["controllers"].setdefault(result["name"], {}).setdefault(result["scenario"], {})
+        entry = controllers.setdefault(result["name"], {}).setdefault(result["scenario"], {})
         entry[f"seed{result['seed']}"] = result["record"]
-    return record
+    return controllers
 
 
 def run(
@@ -103,13 +137,52 @@ def run(
     backend="loky",
     address=None,
     skip_training: bool = False,
+    arms=tuple(ARMS),
 ) -> dict:
-    """Train (unless ``skip_training``) and evaluate; write :data:`STRESS_HISTORY_FILE` into the manifest."""
+    """Train (unless ``skip_training``) and evaluate the ``arms`` named; write :data:`STRESS_HISTORY_FILE` into
+    the manifest. The arms not run keep their stored records, which must share the seeds and episodes.
+
+    The record: ``episodes``, ``first_seed``, ``training_seeds``, ``controllers`` (every arm's, keyed like
+    ``evaluation.json``'s) and ``arms``: ``{arm: {"training_scenarios", "draw_offset", "training_seconds"}}``.
+    """
     check_backend(backend, workers)
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown:
+        raise ValueError(f"unknown arms {unknown}; the study's arms: {', '.join(ARMS)}")
     root = data_root(root)
-    seconds = {} if skip_training else train(seeds, root, workers, updates, backend, address)
-    record = evaluate_seeds(seeds, episodes, root, workers, backend, address)
-    record["training_seconds"] = seconds
+    record = {
+        "episodes": episodes,
+        "first_seed": EVALUATION_SEED_START,
+        "training_seeds": [int(s) for s in seeds],
+        "controllers": {},
+        "arms": {},
+    }
+    stored = load_stress_history(root)
+    kept = [arm for arm in ARMS if arm not in arms and stored is not None and arm in stored["arms"]]
+    if kept and [stored[key] for key in ("episodes", "first_seed", "training_seeds")] != [
+        record[key] for key in ("episodes", "first_seed", "training_seeds")
+    ]:
+        raise ValueError(
+            f"the stored arms {kept} were run with other seeds or episodes; run every arm (--arms {' '.join(ARMS)})"
+        )
+    for arm in kept:
+        record["arms"][arm] = stored["arms"][arm]
+        record["controllers"].update({name: stored["controllers"][name] for name in ARMS[arm].controllers})
+    seconds = {} if skip_training else train(seeds, root, workers, updates, backend, address, arms)
+    record["controllers"].update(evaluate_seeds(seeds, episodes, root, workers, backend, address, arms))
+    for arm in arms:
+        previous = stored["arms"].get(arm, {}) if stored is not None else {}
+        record["arms"][arm] = {
+            "training_scenarios": list(ARMS[arm].scenarios),
+            "draw_offset": ARMS[arm].draw_offset,
+            "training_seconds": seconds.get(arm, previous.get("training_seconds", {})),
+        }
+    record["controllers"] = {
+        name: record["controllers"][name]
+        for arm in ARMS
+        for name in ARMS[arm].controllers
+        if name in record["controllers"]
+    }
     write_json(root / STRESS_HISTORY_FILE, record)
     update_manifest(root, [STRESS_HISTORY_FILE])
     return record
@@ -123,7 +196,12 @@ def load_stress_history(root=None) -> dict | None:
     return read_verified_json(root, STRESS_HISTORY_FILE)
 
 
-PLAIN_NAMES = {"bc+with-stress": "bc+", "iql+with-stress": "iql+"}
+PLAIN_NAMES = {
+    "bc+with-stress": "bc+",
+    "iql+with-stress": "iql+",
+    "bc+redrawn": "bc+",
+    "iql+redrawn": "iql+",
+}
 """Each study controller's shipped twin: the same policy corrected with the cost model of the paper's data."""
 
 
@@ -180,13 +258,13 @@ def crossing_seeds(table: pd.DataFrame, name: str, scenario: str = "stress") -> 
     }
 
 
-def fit_table(seeds, root=None) -> pd.DataFrame:
-    """How closely each seed's cost models fit what they were trained on, the shipped one's and the study's:
+def fit_table(seeds, root=None, arms=tuple(ARMS)) -> pd.DataFrame:
+    """How closely each seed's cost models fit what they were trained on, the shipped one's and each arm's:
     the PICNN's final logged distillation ``loss`` and its NARX model's final ``validation_loss`` (held-out
     stretches of its own training data), read from the sidecars; rows ``(name, seed)``."""
     root = data_root(root)
     rows = []
-    for name in (COST_MODEL_NAME, STRESS_HISTORY_COST_MODEL_NAME):
+    for name in (COST_MODEL_NAME, *(ARMS[arm].cost_model for arm in arms)):
         for seed in seeds:
             cost = seeded_name(name, int(seed))
             rows.append(
@@ -205,14 +283,22 @@ def fit_table(seeds, root=None) -> pd.DataFrame:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "stress-history",
-        help="train the deployed cost model on the stress scenario's dataset too, for every training seed, and "
-        "evaluate BC and IQL corrected with it (chapter 8's control)",
+        help="train the deployed cost model on the stress scenario's dataset too (and, as the control, draw it "
+        "again on the paper's data), for every training seed, and evaluate BC and IQL corrected with each "
+        "(chapter 8's control)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=list(TRAINING_SEEDS), help=TRAINING_SEEDS_HELP)
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per scenario (default 100)")
     parser.add_argument("--updates", type=int, default=None, help="PICNN updates (default: the recipe's)")
     parser.add_argument("--dynamics-updates", type=int, default=None, help="NARX updates (default: the recipe's)")
     parser.add_argument("--evaluation-only", action="store_true", help="evaluate the cost models already trained")
+    parser.add_argument(
+        "--arms",
+        nargs="+",
+        choices=tuple(ARMS),
+        default=list(ARMS),
+        help="the arms to (re)run; the others keep their stored records (default: all)",
+    )
     add_parallel_arguments(parser)
     add_data_argument(parser)
 
@@ -232,6 +318,7 @@ def register(subparsers) -> None:
             args.backend,
             args.address,
             skip_training=args.evaluation_only,
+            arms=tuple(args.arms),
         )
         for name, scenarios in record["controllers"].items():
             for scenario, seeds in scenarios.items():

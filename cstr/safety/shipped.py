@@ -18,6 +18,11 @@
   ``bc+with-stress`` and ``iql+with-stress`` (chapter 8's control,
   :mod:`cstr.experiments.stress_history`); its sidecar lists the datasets
   (``"training_scenarios"``).
+* ``weights/picnn-redrawn<-seed s>``: the deployed recipe drawn again, on the
+  paper's datasets with the same seed's policies but another random draw
+  (:data:`cstr.seeds.REDRAW_SEED_OFFSET`), served as ``bc+redrawn`` and
+  ``iql+redrawn``: the stress-history study's control for what retraining
+  alone changes.
 * ``correction.json``: the correction's settings (K, step size, trust
   region), chosen on validation seeds by ``python -m cstr
   select-cost-model``. They belong to the correction, not to any one cost
@@ -63,7 +68,15 @@ OFFSET_FREE_COST_MODEL_NAME = "picnn-offset-free"
 STRESS_HISTORY_COST_MODEL_NAME = "picnn-with-stress"
 """The deployed recipe's cost model trained on the stress scenario's dataset too (chapter 8's control,
 :mod:`cstr.experiments.stress_history`): deployable, more plant history than the paper's."""
-DEPLOYABLE_COST_MODEL_NAMES = (COST_MODEL_NAME, OFFSET_FREE_COST_MODEL_NAME, STRESS_HISTORY_COST_MODEL_NAME)
+REDRAWN_COST_MODEL_NAME = "picnn-redrawn"
+"""The deployed recipe's cost model drawn again (same data and policies, another random draw): the
+stress-history study's control for retraining noise, deployable."""
+DEPLOYABLE_COST_MODEL_NAMES = (
+    COST_MODEL_NAME,
+    OFFSET_FREE_COST_MODEL_NAME,
+    STRESS_HISTORY_COST_MODEL_NAME,
+    REDRAWN_COST_MODEL_NAME,
+)
 CORRECTION_FILE = "correction.json"
 """The correction's settings, relative to the data folder."""
 OFFSET_FREE_FILE = "offset_free.json"

@@ -9,6 +9,7 @@ from cstr.experiments.registry import (
     DIAGNOSTIC_NAMES,
     INCREMENT_NAMES,
     OFFSET_FREE_NAMES,
+    REDRAWN_NAMES,
     STRESS_HISTORY_NAMES,
 )
 
@@ -41,6 +42,7 @@ def test_the_corrected_controllers_keep_a_history_and_the_table_covers_every_con
         + ABLATION_NAMES
         + OFFSET_FREE_NAMES
         + STRESS_HISTORY_NAMES
+        + REDRAWN_NAMES
         + INCREMENT_NAMES
         + DIAGNOSTIC_NAMES
     )

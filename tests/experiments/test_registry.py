@@ -20,6 +20,7 @@ from cstr.experiments.registry import (
     OFFSET_FREE_NAMES,
     ORACLE_NAMES,
     PI_NAMES,
+    REDRAWN_NAMES,
     STRESS_HISTORY_NAMES,
     load_controller,
     training_seed_controller,
@@ -39,6 +40,7 @@ def test_one_table_in_one_order():
         + ABLATION_NAMES
         + OFFSET_FREE_NAMES
         + STRESS_HISTORY_NAMES
+        + REDRAWN_NAMES
         + INCREMENT_NAMES
         + DIAGNOSTIC_NAMES
     )

@@ -11,12 +11,19 @@ import torch
 
 from cstr.agents.weights import load_sidecar
 from cstr.experiments import stress_history
-from cstr.experiments.registry import FIXED_NAMES, TRAINED_NAMES, training_seed_controller
+from cstr.experiments.registry import (
+    FIXED_NAMES,
+    REDRAWN_NAMES,
+    STRESS_HISTORY_NAMES,
+    TRAINED_NAMES,
+    training_seed_controller,
+)
 from cstr.experiments.reproduce import TRAINING_STAGES, evaluate_only, run, train_all
 from cstr.experiments.results import load_results, safety_summary
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
 from cstr.safety.cost_model import FULL_STATE_FIELDS
 from cstr.safety.shipped import load_cost_model
+from cstr.seeds import REDRAW_SEED_OFFSET
 from cstr.storage import read_manifest, verify_files
 
 TOY = {
@@ -161,7 +168,9 @@ def test_stress_history_study_trains_on_the_stress_data_too_and_evaluates_on_the
     source, _ = two_workers
     root = tmp_path / "data"
     shutil.copytree(source, root)
-    stress_history.run(seeds=[0, 1], episodes=TOY["episodes"], root=root, workers=1, updates=TOY["updates"])
+    stress_history.run(
+        seeds=[0, 1], episodes=TOY["episodes"], root=root, workers=1, updates=TOY["updates"], arms=("with-stress",)
+    )
     sidecar = load_sidecar(root / "weights" / "picnn-with-stress-seed0.json")
     assert sidecar["config"]["training_scenarios"] == list(ALL_SCENARIO_NAMES)
     assert not set(FULL_STATE_FIELDS) & set(sidecar["config"]["training_inputs"])
@@ -194,7 +203,7 @@ def test_stress_history_study_trains_on_the_stress_data_too_and_evaluates_on_the
     }
     twin_offset = table.loc[("iql+with-stress", 1, "stress"), "twin polymer_offset"]
     assert twin_offset == pytest.approx(safety_summary(twin)["polymer_offset"], nan_ok=True)
-    fits = stress_history.fit_table([0, 1], root)
+    fits = stress_history.fit_table([0, 1], root, arms=("with-stress",))
     assert list(fits.index) == [(name, s) for name in ("picnn", "picnn-with-stress") for s in (0, 1)]
     assert (
         fits.loc[("picnn-with-stress", 1), "loss"]
@@ -202,3 +211,39 @@ def test_stress_history_study_trains_on_the_stress_data_too_and_evaluates_on_the
     )
     assert bool(np.isfinite(fits.to_numpy()).all())
     assert stress_history.load_stress_history(source) is None  # a data folder where the study was never run
+
+
+def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_keeps_the_other_arm(two_workers, tmp_path):
+    """The control arm: the deployed recipe on the paper's data with the draw seeded ``s + REDRAW_SEED_OFFSET``;
+    running it alone keeps the stored with-stress arm's records, and a mismatched episode count is refused."""
+    source, _ = two_workers
+    root = tmp_path / "data"
+    shutil.copytree(source, root)
+    kwargs = {"seeds": [0, 1], "episodes": TOY["episodes"], "root": root, "workers": 1, "updates": TOY["updates"]}
+    first = stress_history.run(**kwargs, arms=("with-stress",))
+    assert set(first["controllers"]) == set(STRESS_HISTORY_NAMES) and set(first["arms"]) == {"with-stress"}
+    first = stress_history.load_stress_history(root)  # as stored (12 significant digits)
+    both = stress_history.run(**kwargs, arms=("redrawn",))
+    assert list(both["controllers"]) == list(STRESS_HISTORY_NAMES + REDRAWN_NAMES)
+    assert both["controllers"]["iql+with-stress"] == first["controllers"]["iql+with-stress"]
+    assert both["arms"]["with-stress"] == first["arms"]["with-stress"]
+    assert both["arms"]["redrawn"]["training_scenarios"] == list(SCENARIO_NAMES)
+    assert set(both["arms"]["redrawn"]["training_seconds"]) == {"0", "1"}
+    sidecar = load_sidecar(root / "weights" / "picnn-redrawn-seed1.json")["config"]
+    assert sidecar["training_scenarios"] == list(SCENARIO_NAMES) and sidecar["seed"] == 1 + REDRAW_SEED_OFFSET
+    # the same data and recipe, another draw: another network, the same input normalisation
+    redrawn, shipped = load_cost_model(root, "picnn-redrawn-seed1"), load_cost_model(root, "picnn-seed1")
+    assert torch.equal(redrawn.normaliser.observation_mean, shipped.normaliser.observation_mean)
+    assert not torch.equal(next(redrawn.parameters()), next(shipped.parameters()))
+    assert training_seed_controller("bc+redrawn", 0, root).name == "bc+redrawn"
+    table = stress_history.paired_table(both, load_results(root))
+    assert set(table["controller"]) == set(STRESS_HISTORY_NAMES + REDRAWN_NAMES)
+    assert list(stress_history.fit_table([0, 1], root).index.get_level_values("name").unique()) == [
+        "picnn",
+        "picnn-with-stress",
+        "picnn-redrawn",
+    ]
+    with pytest.raises(ValueError, match="other seeds or episodes"):
+        stress_history.run(**{**kwargs, "episodes": TOY["episodes"] + 1}, arms=("redrawn",))
+    with pytest.raises(ValueError, match="unknown arms"):
+        stress_history.run(**kwargs, arms=("nope",))
