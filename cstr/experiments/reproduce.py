@@ -243,27 +243,41 @@ def evaluation_job(args) -> dict:
     return result
 
 
+def evaluate_grid(
+    controllers, episodes: int, root: Path, workers: int = 1, backend: str = "loky", address=None, keep=(), report=None
+) -> tuple[dict, dict]:
+    """Every ``(name, seed)`` of ``controllers`` (``seed`` ``None`` for a fixed controller) in every scenario on
+    the evaluation seeds, as one job each on ``workers`` workers.
+
+    Returns the records keyed like ``evaluation.json``'s, ``{name: {scenario: {"seed<s>" or "all": record}}}``,
+    and the first episode's states and inputs of the pairs in ``keep``, ``{"<name>/<scenario>/states": ...}``.
+    ``report(result)`` is called as each job finishes.
+    """
+    jobs = [
+        (name, seed, scenario, episodes, root, (name, seed) in keep)
+        for name, seed in controllers
+        for scenario in ALL_SCENARIO_NAMES
+    ]
+    records, trajectories = {}, {}
+    for result in run_jobs(evaluation_job, jobs, workers, backend, address, report=report):
+        name, scenario = result["name"], result["scenario"]
+        key = "all" if result["seed"] is None else f"seed{result['seed']}"
+        records.setdefault(name, {}).setdefault(scenario, {})[key] = result["record"]
+        if result["trajectory"] is not None:
+            trajectories[f"{name}/{scenario}/states"], trajectories[f"{name}/{scenario}/actions"] = result["trajectory"]
+    return records, trajectories
+
+
 def evaluate_all(
     seeds, episodes: int, root: Path, progress: bool = True, workers: int = 1, backend: str = "loky", address=None
 ) -> tuple[dict, dict]:
     """Every controller in every scenario, learned ones once per training seed, as jobs on ``workers`` workers."""
-    results = {
-        "episodes": episodes,
-        "first_seed": EVALUATION_SEED_START,
-        "training_seeds": list(seeds),
-        "controllers": {},
-    }
     # the stored trajectory of a learned controller is its canonical seed's, the one chapter 7 draws beside it
-    canonical = {}
+    keep = [(name, None) for name in FIXED_NAMES]
     for name in TRAINED_NAMES:
         chosen = chosen_training_seed(name.partition("+")[0], root)
-        canonical[name] = chosen if chosen in seeds else seeds[0]
+        keep.append((name, chosen if chosen in seeds else seeds[0]))
     controllers = [(name, None) for name in FIXED_NAMES] + [(name, s) for name in TRAINED_NAMES for s in seeds]
-    jobs = [
-        (name, seed, scenario, episodes, root, seed is None or seed == canonical[name])
-        for name, seed in controllers
-        for scenario in ALL_SCENARIO_NAMES
-    ]
 
     def report(result):
         if progress:
@@ -271,13 +285,13 @@ def evaluate_all(
             mean = np.mean([e["total_reward"] for e in result["record"]["episodes"]])
             print(f"  {result['name']:8s} {key:6s} {result['scenario']:10s} mean total reward {mean:9.3f}", flush=True)
 
-    trajectories = {}
-    for result in run_jobs(evaluation_job, jobs, workers, backend, address, report=report):
-        name, scenario = result["name"], result["scenario"]
-        key = "all" if result["seed"] is None else f"seed{result['seed']}"
-        results["controllers"].setdefault(name, {}).setdefault(scenario, {})[key] = result["record"]
-        if result["trajectory"] is not None:
-            trajectories[f"{name}/{scenario}/states"], trajectories[f"{name}/{scenario}/actions"] = result["trajectory"]
+    records, trajectories = evaluate_grid(controllers, episodes, root, workers, backend, address, keep, report)
+    results = {
+        "episodes": episodes,
+        "first_seed": EVALUATION_SEED_START,
+        "training_seeds": list(seeds),
+        "controllers": records,
+    }
     return results, trajectories
 
 

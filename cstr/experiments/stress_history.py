@@ -40,9 +40,9 @@ import pandas as pd
 import torch
 
 from cstr.agents.weights import load_sidecar, seeded_name, weight_files
-from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
+from cstr.experiments.parallel import add_parallel_arguments, check_backend
 from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES
-from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluation_job, train_seed_cost_model
+from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluate_grid, train_seed_cost_model
 from cstr.experiments.results import safety_summary
 from cstr.experiments.seed_statistics import paired_outcome
 from cstr.experiments.train import train_in_processes
@@ -113,19 +113,9 @@ def evaluate_seeds(
 ) -> dict:
     """The controllers of ``arms`` for every seed in every scenario, on the evaluation seeds, keyed like
     ``evaluation.json``'s records: ``{name: {scenario: {"seed<s>": record}}}``."""
-    root = data_root(root)
-    jobs = [
-        (name, int(s), scenario, episodes, root, False)
-        for arm in arms
-        for name in ARMS[arm].controllers
-        for s in seeds
-        for scenario in ALL_SCENARIO_NAMES
-    ]
-    controllers = {}
-    for result in run_jobs(evaluation_job, jobs, workers, backend, address):
-        entry = controllers.setdefault(result["name"], {}).setdefault(result["scenario"], {})
-        entry[f"seed{result['seed']}"] = result["record"]
-    return controllers
+    controllers = [(name, int(s)) for arm in arms for name in ARMS[arm].controllers for s in seeds]
+    records, _ = evaluate_grid(controllers, episodes, data_root(root), workers, backend, address)
+    return records
 
 
 def run(
@@ -203,29 +193,40 @@ PLAIN_NAMES = {
     "iql+redrawn": "iql+",
 }
 """Each study controller's shipped twin: the same policy corrected with the cost model of the paper's data."""
+CONTROL_TWINS = {"bc+with-stress": "bc+redrawn", "iql+with-stress": "iql+redrawn"}
+"""Each stress-history controller against its control, the same policy with the deployed recipe drawn again on
+the paper's data alone: both are fresh draws, so what differs is the data (and how closely the budget fits it)."""
 
 
-def paired_table(history: dict, results) -> pd.DataFrame:
-    """Each study controller, training seed and scenario against its shipped twin (:data:`PLAIN_NAMES`) of the
-    same seed on the same evaluation episodes (``results``: :class:`cstr.experiments.results.Results`).
+def paired_table(history: dict, results, twins: dict | None = None) -> pd.DataFrame:
+    """Each study controller named in ``twins`` (default :data:`PLAIN_NAMES`: every one, against its shipped
+    twin), training seed and scenario against its twin of the same seed on the same evaluation episodes; a twin
+    is read from the study where it is one of the study's controllers (:data:`CONTROL_TWINS`), else from
+    ``results`` (:class:`cstr.experiments.results.Results`).
 
     Columns: ``crossings`` and ``twin crossings`` (episodes above the limit), ``total_reward`` and
     ``twin total_reward`` (means), ``change`` (the relative change of the mean, positive when the study's is
     higher), ``polymer_offset`` and ``twin polymer_offset`` (as in :func:`cstr.experiments.results.safety_summary`)
     and the paired bootstrap of the per-episode differences (``low``, ``high``, ``outcome``).
     """
+    twins = PLAIN_NAMES if twins is None else twins
     if (history["first_seed"], history["episodes"]) != (results.evaluation["first_seed"], results.episodes):
         raise ValueError(
             "the study and evaluation.json were evaluated on different episodes; rerun "
             "python -m cstr stress-history --evaluation-only with the evaluation's episode count"
         )
+
+    def episodes_of(name, scenario, seed):
+        if name in history["controllers"]:
+            return history["controllers"][name][scenario][f"seed{seed}"]["episodes"]
+        return results.episodes_of(name, scenario, seed)
+
     rows = []
-    for name, scenarios in history["controllers"].items():
-        twin = PLAIN_NAMES[name]
-        for scenario, seeds in scenarios.items():
+    for name, twin in twins.items():
+        for scenario, seeds in history["controllers"].get(name, {}).items():  # an arm not run has no rows
             for key, record in seeds.items():
                 seed = int(key.removeprefix("seed"))
-                ours, theirs = record["episodes"], results.episodes_of(twin, scenario, seed)
+                ours, theirs = record["episodes"], episodes_of(twin, scenario, seed)
                 summary, twin_summary = safety_summary(ours), safety_summary(theirs)
                 x = np.array([e["total_reward"] for e in ours])
                 y = np.array([e["total_reward"] for e in theirs])

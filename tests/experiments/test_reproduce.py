@@ -236,8 +236,18 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     assert torch.equal(redrawn.normaliser.observation_mean, shipped.normaliser.observation_mean)
     assert not torch.equal(next(redrawn.parameters()), next(shipped.parameters()))
     assert training_seed_controller("bc+redrawn", 0, root).name == "bc+redrawn"
-    table = stress_history.paired_table(both, load_results(root))
+    results = load_results(root)
+    table = stress_history.paired_table(both, results)
     assert set(table["controller"]) == set(STRESS_HISTORY_NAMES + REDRAWN_NAMES)
+    # against the control: the twin's episodes are the redrawn controller's, read from the study
+    control = stress_history.paired_table(both, results, stress_history.CONTROL_TWINS).set_index(
+        ["controller", "seed", "scenario"]
+    )
+    redrawn_episodes = both["controllers"]["bc+redrawn"]["stress"]["seed1"]["episodes"]
+    assert control.loc[("bc+with-stress", 1, "stress"), "twin total_reward"] == pytest.approx(
+        np.mean([e["total_reward"] for e in redrawn_episodes])
+    )
+    assert set(control.index.get_level_values("controller")) == set(STRESS_HISTORY_NAMES)
     assert list(stress_history.fit_table([0, 1], root).index.get_level_values("name").unique()) == [
         "picnn",
         "picnn-with-stress",
