@@ -244,3 +244,14 @@ class PolymerCSTREnv(gym.Env):
         if truncated:
             reason = core.TRUNCATION_HORIZON
         return self._observation(), reward, terminated, truncated, self._info(bool(clipped), reason)
+
+
+def drawn_faults(scenario: str, seeds) -> list[tuple[float, float] | None]:
+    """The unmeasured fault ``(t_h, dT_K)`` that each episode seed of ``seeds`` draws in ``scenario`` (``None``
+    where the scenario has none): what an evaluation's episodes faced, which no deployable controller reads."""
+    env = PolymerCSTREnv(scenario=scenario)
+    faults = []
+    for seed in seeds:
+        env.reset(seed=int(seed))
+        faults.append(env.feed_temperature_step)
+    return faults

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import binomtest
 
 from cstr.agents.weights import load_sidecar, seeded_name, weight_files
 from cstr.experiments.parallel import add_parallel_arguments, check_backend
@@ -186,13 +187,13 @@ def load_stress_history(root=None) -> dict | None:
     return read_verified_json(root, STRESS_HISTORY_FILE)
 
 
-PLAIN_NAMES = {
-    "bc+with-stress": "bc+",
-    "iql+with-stress": "iql+",
-    "bc+redrawn": "bc+",
-    "iql+redrawn": "iql+",
-}
-"""Each study controller's shipped twin: the same policy corrected with the cost model of the paper's data."""
+STRESS_TWINS = {"bc+with-stress": "bc+", "iql+with-stress": "iql+"}
+"""Each stress-history controller's shipped twin: the same policy corrected with the cost model of the paper's
+data."""
+REDRAWN_TWINS = {"bc+redrawn": "bc+", "iql+redrawn": "iql+"}
+"""Each redrawn controller's shipped twin: the same policy, the same recipe and data, the shipped draw."""
+PLAIN_NAMES = STRESS_TWINS | REDRAWN_TWINS
+"""Every study controller's shipped twin: the same policy corrected with the cost model of the paper's data."""
 CONTROL_TWINS = {"bc+with-stress": "bc+redrawn", "iql+with-stress": "iql+redrawn"}
 """Each stress-history controller against its control, the same policy with the deployed recipe drawn again on
 the paper's data alone: both are fresh draws, so what differs is the data (and how closely the budget fits it)."""
@@ -257,6 +258,62 @@ def crossing_seeds(table: pd.DataFrame, name: str, scenario: str = "stress") -> 
         "ours": sorted(int(s) for s in rows.loc[rows["crossings"] > 0, "seed"]),
         "twin": sorted(int(s) for s in rows.loc[rows["twin crossings"] > 0, "seed"]),
     }
+
+
+DRAWS = {
+    "shipped": {"bc": "bc+", "iql": "iql+"},
+    "redrawn": {"bc": "bc+redrawn", "iql": "iql+redrawn"},
+    "with-stress": {"bc": "bc+with-stress", "iql": "iql+with-stress"},
+}
+"""The cost-model draws per training seed by kind, and the controller each policy makes with it: the shipped
+draw and the redrawn one (the paper's data) and the stress history's."""
+PLAIN_DRAWS = ("shipped", "redrawn")
+"""The kinds of draw trained on the paper's data alone: two draws of the same recipe per training seed."""
+
+
+def crossing_draws(history: dict, results, scenario: str = "stress") -> pd.DataFrame:
+    """Every cost-model draw of :data:`DRAWS` with each policy, per training seed, in ``scenario``: rows
+    ``(policy, draw, seed)`` with ``crossings`` (episodes above the limit) and ``crossed`` (the indices of those
+    evaluation episodes, in the order of the evaluation seeds)."""
+    rows = []
+    for draw, controllers in DRAWS.items():
+        for policy, name in controllers.items():
+            for seed in history["training_seeds"]:
+                if name in history["controllers"]:
+                    episodes = history["controllers"][name][scenario][f"seed{seed}"]["episodes"]
+                else:
+                    episodes = results.episodes_of(name, scenario, seed)
+                crossed = tuple(i for i, e in enumerate(episodes) if e["safety_violation"])
+                rows.append(
+                    {"policy": policy, "draw": draw, "seed": int(seed), "crossings": len(crossed), "crossed": crossed}
+                )
+    return pd.DataFrame(rows).set_index(["policy", "draw", "seed"])
+
+
+def crossing_rates(draws: pd.DataFrame, kinds: dict | None = None, confidence: float = 0.95) -> pd.DataFrame:
+    """The share of cost-model draws that cross at least once, per policy and group of draw kinds (``kinds``:
+    ``{label: (kind, ...)}``, default ``{"paper data": PLAIN_DRAWS, "with stress": ("with-stress",)}``), with
+    its exact (Clopper-Pearson) interval. Columns ``draws``, ``crossing draws``, ``rate``, ``low``, ``high``.
+
+    The interval treats the draws as independent; the two plain draws of one training seed share its policy,
+    so it is optimistic where a policy matters as much as its cost model.
+    """
+    kinds = kinds or {"paper data": PLAIN_DRAWS, "with stress": ("with-stress",)}
+    rows = {}
+    for policy in draws.index.get_level_values("policy").unique():
+        for label, members in kinds.items():
+            crossed = draws.loc[policy].loc[list(members), "crossings"] > 0
+            interval = binomtest(int(crossed.sum()), len(crossed)).proportion_ci(confidence, method="exact")
+            rows[(policy, label)] = {
+                "draws": len(crossed),
+                "crossing draws": int(crossed.sum()),
+                "rate": float(crossed.mean()),
+                "low": float(interval.low),
+                "high": float(interval.high),
+            }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["policy", "draws of"]
+    return table
 
 
 def fit_table(seeds, root=None, arms=tuple(ARMS)) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 import cstr
 from cstr.envs import core
-from cstr.envs.polymer_cstr import PolymerCSTREnv
+from cstr.envs.polymer_cstr import PolymerCSTREnv, drawn_faults
 from cstr.plant.model import STATE_NAMES
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES, HORIZON, SCENARIO_NAMES, TEMPERATURE_LIMIT
 from cstr.plant.simulate import AGREEMENT_TOLERANCE, STATUS_SOLVER_FAILURE, relative_error
@@ -344,6 +344,15 @@ def test_the_stress_scenario_brings_its_own_unmeasured_fault_drawn_per_episode()
         env = make(scenario).unwrapped
         env.reset(seed=0)
         assert env.feed_temperature_step is None
+    # drawn_faults reads the same draws without running the episodes, whatever the order of the seeds
+    assert drawn_faults("stress", [3, 0]) == [_fault(3), _fault(0)]
+    assert drawn_faults("startup", [0, 1]) == [None, None]
+
+
+def _fault(seed):
+    env = PolymerCSTREnv("stress")
+    env.reset(seed=seed)
+    return env.feed_temperature_step
     never = PolymerCSTREnv("stress", feed_temperature_step=False)  # the same scenario without its fault
     never.reset(seed=7)
     assert never.feed_temperature_step is None

@@ -248,6 +248,13 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
         np.mean([e["total_reward"] for e in redrawn_episodes])
     )
     assert set(control.index.get_level_values("controller")) == set(STRESS_HISTORY_NAMES)
+    draws = stress_history.crossing_draws(both, results)
+    assert len(draws) == 2 * len(stress_history.DRAWS) * 2  # policies x kinds of draw x seeds
+    for (policy, draw, seed), row in draws.iterrows():
+        name = stress_history.DRAWS[draw][policy]
+        episodes = both["controllers"][name] if name in both["controllers"] else results.evaluation["controllers"][name]
+        flags = [e["safety_violation"] for e in episodes["stress"][f"seed{seed}"]["episodes"]]
+        assert row["crossed"] == tuple(i for i, flag in enumerate(flags) if flag) and row["crossings"] == sum(flags)
     assert list(stress_history.fit_table([0, 1], root).index.get_level_values("name").unique()) == [
         "picnn",
         "picnn-with-stress",
