@@ -41,8 +41,9 @@ import torch
 from scipy.stats import binomtest
 
 from cstr.agents.weights import load_sidecar, seeded_name, weight_files
-from cstr.experiments.parallel import add_parallel_arguments, check_backend
-from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES
+from cstr.control.rollout import rollout
+from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
+from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES, training_seed_controller
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluate_grid, train_seed_cost_model
 from cstr.experiments.results import safety_summary
 from cstr.experiments.seed_statistics import paired_outcome
@@ -54,7 +55,13 @@ from cstr.safety.shipped import (
     STRESS_HISTORY_COST_MODEL_NAME,
     dynamics_name,
 )
-from cstr.seeds import EVALUATION_SEED_START, REDRAW_SEED_OFFSET, TRAINING_SEEDS, TRAINING_SEEDS_HELP
+from cstr.seeds import (
+    EVALUATION_SEED_START,
+    REDRAW_SEED_OFFSET,
+    TRAINING_SEEDS,
+    TRAINING_SEEDS_HELP,
+    VALIDATION_SEED_START,
+)
 from cstr.storage import add_data_argument, data_root, read_manifest, read_verified_json, update_manifest, write_json
 
 STRESS_HISTORY_FILE = f"{RESULTS_DIR}/stress_history.json"
@@ -131,7 +138,8 @@ def run(
     arms=tuple(ARMS),
 ) -> dict:
     """Train (unless ``skip_training``) and evaluate the ``arms`` named; write :data:`STRESS_HISTORY_FILE` into
-    the manifest. The arms not run keep their stored records, which must share the seeds and episodes.
+    the manifest. The arms not run keep their stored records, which must share the seeds and episodes; a stored
+    acceptance screen (:func:`screen`) is dropped, since the draws it tested may have changed.
 
     The record: ``episodes``, ``first_seed``, ``training_seeds``, ``controllers`` (every arm's, keyed like
     ``evaluation.json``'s) and ``arms``: ``{arm: {"training_scenarios", "draw_offset", "training_seconds"}}``.
@@ -271,18 +279,24 @@ PLAIN_DRAWS = ("shipped", "redrawn")
 """The kinds of draw trained on the paper's data alone: two draws of the same recipe per training seed."""
 
 
+def draw_episodes(history: dict, results, policy: str, draw: str, scenario: str, seed: int) -> list[dict]:
+    """The evaluation episodes of ``policy`` corrected with training seed ``seed``'s ``draw`` (:data:`DRAWS`)
+    in ``scenario``: from the study where it is one of the study's controllers, else from ``results``."""
+    name = DRAWS[draw][policy]
+    if name in history["controllers"]:
+        return history["controllers"][name][scenario][f"seed{seed}"]["episodes"]
+    return results.episodes_of(name, scenario, seed)
+
+
 def crossing_draws(history: dict, results, scenario: str = "stress") -> pd.DataFrame:
     """Every cost-model draw of :data:`DRAWS` with each policy, per training seed, in ``scenario``: rows
     ``(policy, draw, seed)`` with ``crossings`` (episodes above the limit) and ``crossed`` (the indices of those
     evaluation episodes, in the order of the evaluation seeds)."""
     rows = []
     for draw, controllers in DRAWS.items():
-        for policy, name in controllers.items():
+        for policy in controllers:
             for seed in history["training_seeds"]:
-                if name in history["controllers"]:
-                    episodes = history["controllers"][name][scenario][f"seed{seed}"]["episodes"]
-                else:
-                    episodes = results.episodes_of(name, scenario, seed)
+                episodes = draw_episodes(history, results, policy, draw, scenario, seed)
                 crossed = tuple(i for i, e in enumerate(episodes) if e["safety_violation"])
                 rows.append(
                     {"policy": policy, "draw": draw, "seed": int(seed), "crossings": len(crossed), "crossed": crossed}
@@ -313,6 +327,103 @@ def crossing_rates(draws: pd.DataFrame, kinds: dict | None = None, confidence: f
             }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.names = ["policy", "draws of"]
+    return table
+
+
+SCREEN_EPISODES = 20
+"""Validation episodes of the stress scenario in the acceptance screen (each draws its fault; the largest step
+turns up in about a quarter of them)."""
+
+
+def _screen_job(args) -> dict:
+    name, seed, root, episodes, first_seed = args
+    torch.set_num_threads(1)
+    controller = training_seed_controller(name, seed, root)
+    reasons = rollout(controller, "stress", list(range(first_seed, first_seed + episodes)))["termination_reasons"]
+    return {"name": name, "seed": seed, "crossings": int(sum(r == "temperature_limit" for r in reasons))}
+
+
+def screen(
+    seeds,
+    root=None,
+    episodes: int = SCREEN_EPISODES,
+    first_seed: int = VALIDATION_SEED_START,
+    workers: int = 2,
+    backend="loky",
+    address=None,
+) -> dict:
+    """An acceptance test for every cost-model draw of :data:`DRAWS`: each policy corrected with it runs the
+    stress scenario on ``episodes`` validation seeds from ``first_seed`` (never evaluation seeds), and the
+    episodes above the limit are counted. Stored in :data:`STRESS_HISTORY_FILE` under ``"screen"``:
+    ``{"episodes", "first_seed", "crossings": {name: {"seed<s>": n}}}``; returns that record."""
+    check_backend(backend, workers)
+    if first_seed + episodes > EVALUATION_SEED_START:
+        raise ValueError(f"the screen's seeds must stay below the evaluation range ({EVALUATION_SEED_START:,})")
+    root = data_root(root)
+    history = load_stress_history(root)
+    if history is None:
+        raise ValueError("the study has not been run in this data folder; run python -m cstr stress-history first")
+    names = [name for controllers in DRAWS.values() for name in controllers.values()]
+    jobs = [(name, int(s), root, episodes, first_seed) for name in names for s in seeds]
+    record = {"episodes": episodes, "first_seed": first_seed, "crossings": {}}
+    for result in run_jobs(_screen_job, jobs, workers, backend, address):
+        record["crossings"].setdefault(result["name"], {})[f"seed{result['seed']}"] = result["crossings"]
+    history["screen"] = record
+    write_json(root / STRESS_HISTORY_FILE, history)
+    update_manifest(root, [STRESS_HISTORY_FILE])
+    return record
+
+
+def screened_draws(draws: pd.DataFrame, screen_record: dict) -> pd.DataFrame:
+    """:func:`crossing_draws` with the acceptance screen's crossings beside the evaluation's (``screen
+    crossings``) and ``passes`` (none in the screen)."""
+    table = draws.copy()
+    table["screen crossings"] = [
+        screen_record["crossings"][DRAWS[draw][policy]][f"seed{seed}"] for policy, draw, seed in table.index
+    ]
+    table["passes"] = table["screen crossings"] == 0
+    return table
+
+
+def screened_choice(screened: pd.DataFrame, order=PLAIN_DRAWS) -> dict[str, dict[int, str | None]]:
+    """Per policy and training seed, the first draw of ``order`` that passes the screen (``None``: none
+    does): ``{policy: {seed: draw}}``, the deployment an acceptance test on the largest fault would allow."""
+    choice = {}
+    for policy in screened.index.get_level_values("policy").unique():
+        rows = screened.loc[policy]
+        choice[policy] = {
+            int(seed): next((draw for draw in order if rows.loc[(draw, seed), "passes"]), None)
+            for seed in rows.index.get_level_values("seed").unique()
+        }
+    return choice
+
+
+def screened_outcome(choice: dict, history: dict, results, baseline: str = "shipped") -> pd.DataFrame:
+    """What deploying the screened draws (:func:`screened_choice`) gives on the evaluation episodes, per policy
+    and scenario, against deploying ``baseline``'s draw on the same training seeds (those with a passing draw).
+
+    Columns: ``seeds`` (with a passing draw), ``refused`` (seeds without one), ``crossings`` and ``baseline
+    crossings`` (episodes above the limit, summed over those seeds), ``total_reward`` and ``baseline
+    total_reward`` (the mean over their episodes) and ``change`` (relative, positive when the screened is higher).
+    """
+    rows = {}
+    for policy, chosen in choice.items():
+        kept = {seed: draw for seed, draw in chosen.items() if draw is not None}
+        for scenario in ALL_SCENARIO_NAMES:
+            ours = [e for s, d in kept.items() for e in draw_episodes(history, results, policy, d, scenario, s)]
+            theirs = [e for s in kept for e in draw_episodes(history, results, policy, baseline, scenario, s)]
+            mean, base = (float(np.mean([e["total_reward"] for e in eps])) for eps in (ours, theirs))
+            rows[(policy, scenario)] = {
+                "seeds": len(kept),
+                "refused": len(chosen) - len(kept),
+                "crossings": int(sum(e["safety_violation"] for e in ours)),
+                "baseline crossings": int(sum(e["safety_violation"] for e in theirs)),
+                "total_reward": mean,
+                "baseline total_reward": base,
+                "change": (mean - base) / abs(base),
+            }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["policy", "scenario"]
     return table
 
 
@@ -357,10 +468,23 @@ def register(subparsers) -> None:
         default=list(ARMS),
         help="the arms to (re)run; the others keep their stored records (default: all)",
     )
+    parser.add_argument(
+        "--screen",
+        action="store_true",
+        help=f"only the acceptance screen: every draw in the stress scenario on {SCREEN_EPISODES} validation "
+        "episodes (after the arms have run)",
+    )
     add_parallel_arguments(parser)
     add_data_argument(parser)
 
     def command(args):
+        if args.screen:
+            started = time.perf_counter()
+            record = screen(args.seeds, args.data, workers=args.workers, backend=args.backend, address=args.address)
+            for name, seeds in record["crossings"].items():
+                print(f"  {name:16s} screen crossings per seed {list(seeds.values())}")
+            print(f"[stress-history --screen] {time.perf_counter() - started:.1f} s", flush=True)
+            return 0
         updates = {
             key: value
             for key, value in (("picnn", args.updates), ("dynamics", args.dynamics_updates))

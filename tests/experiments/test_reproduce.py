@@ -260,6 +260,22 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
         "picnn-with-stress",
         "picnn-redrawn",
     ]
+    # the acceptance screen: every draw on validation episodes of the stress scenario, stored beside the study
+    screened = stress_history.screen([0, 1], root, episodes=2, workers=1)
+    assert stress_history.load_stress_history(root)["screen"] == screened
+    assert set(screened["crossings"]) == {name for names in stress_history.DRAWS.values() for name in names.values()}
+    table = stress_history.screened_draws(draws, screened)
+    outcome = stress_history.screened_outcome(stress_history.screened_choice(table), both, results)
+    assert list(outcome.index) == [(p, s) for p in ("bc", "iql") for s in ALL_SCENARIO_NAMES]
+    passing = {p: [s for s in (0, 1) if table.loc[(p, "shipped", s), "passes"]] for p in ("bc", "iql")}
+    for policy in ("bc", "iql"):  # where the shipped draw passes it is deployed, so it is its own baseline there
+        if len(passing[policy]) == 2:
+            assert outcome.loc[(policy, "startup"), "change"] == 0.0
+        assert outcome.loc[(policy, "stress"), "refused"] == 2 - sum(
+            any(table.loc[(policy, d, s), "passes"] for d in stress_history.PLAIN_DRAWS) for s in (0, 1)
+        )
+    with pytest.raises(ValueError, match="below the evaluation range"):
+        stress_history.screen([0], root, episodes=2, first_seed=999_999, workers=1)
     with pytest.raises(ValueError, match="other seeds or episodes"):
         stress_history.run(**{**kwargs, "episodes": TOY["episodes"] + 1}, arms=("redrawn",))
     with pytest.raises(ValueError, match="unknown arms"):

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from cstr.experiments.stress_history import PLAIN_DRAWS, crossing_rates
+from cstr.experiments.stress_history import PLAIN_DRAWS, crossing_rates, screened_choice, screened_draws
 
 
 def _draws(crossings: dict) -> pd.DataFrame:
@@ -33,3 +33,16 @@ def test_crossing_rates_count_draws_that_cross_at_all_with_exact_intervals():
     only_shipped = crossing_rates(draws, {"shipped": ("shipped",)})
     assert list(only_shipped.index) == [("bc", "shipped")] and only_shipped.iloc[0]["crossing draws"] == 2
     assert PLAIN_DRAWS == ("shipped", "redrawn")
+
+
+def test_the_screen_deploys_the_first_passing_draw_and_refuses_a_seed_without_one():
+    draws = _draws({("bc", "shipped"): [0, 23, 23], ("bc", "redrawn"): [0, 0, 23]})
+    screen_record = {
+        "crossings": {"bc+": {"seed0": 0, "seed1": 6, "seed2": 6}, "bc+redrawn": {"seed0": 3, "seed1": 0, "seed2": 6}}
+    }
+    screened = screened_draws(draws, screen_record)
+    assert list(screened["screen crossings"]) == [0, 6, 6, 3, 0, 6]
+    assert list(screened["passes"]) == [True, False, False, False, True, False]
+    # seed 0: the shipped draw passes (the redrawn one need not); seed 1: only the redrawn; seed 2: none
+    assert screened_choice(screened) == {"bc": {0: "shipped", 1: "redrawn", 2: None}}
+    assert screened_choice(screened, order=("redrawn", "shipped")) == {"bc": {0: "shipped", 1: "redrawn", 2: None}}
