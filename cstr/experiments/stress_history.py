@@ -5,7 +5,7 @@ no temperature comes within 5 K of the limit, so near the limit in the
 stress scenario they extrapolate (chapter 8 replays one that predicts 350 K
 where the plant reaches 360 K). The stress scenario's own dataset is plant
 history of the kind a historian keeps: its randomised PI controllers cross
-the limit in about a fifth of the episodes, after an unmeasured
+the limit in about a quarter of the episodes, after an unmeasured
 feed-temperature step.
 
 ``python -m cstr stress-history`` trains, for every training seed, the
