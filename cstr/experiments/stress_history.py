@@ -42,6 +42,7 @@ from scipy.stats import binomtest
 
 from cstr.agents.weights import load_sidecar, seeded_name, weight_files
 from cstr.control.rollout import rollout
+from cstr.envs.core import TERMINATION_TEMPERATURE
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
 from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES, training_seed_controller
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluate_grid, train_seed_cost_model
@@ -207,6 +208,15 @@ CONTROL_TWINS = {"bc+with-stress": "bc+redrawn", "iql+with-stress": "iql+redrawn
 the paper's data alone: both are fresh draws, so what differs is the data (and how closely the budget fits it)."""
 
 
+def study_episodes(history: dict, results, name: str, scenario: str, seed: int) -> list[dict]:
+    """The evaluation episodes of controller ``name``'s training seed ``seed`` in ``scenario``: from the study
+    where it is one of the study's controllers, else from ``results``
+    (:class:`cstr.experiments.results.Results`)."""
+    if name in history["controllers"]:
+        return history["controllers"][name][scenario][f"seed{seed}"]["episodes"]
+    return results.episodes_of(name, scenario, seed)
+
+
 def paired_table(history: dict, results, twins: dict | None = None) -> pd.DataFrame:
     """Each study controller named in ``twins`` (default :data:`PLAIN_NAMES`: every one, against its shipped
     twin), training seed and scenario against its twin of the same seed on the same evaluation episodes; a twin
@@ -225,17 +235,12 @@ def paired_table(history: dict, results, twins: dict | None = None) -> pd.DataFr
             "python -m cstr stress-history --evaluation-only with the evaluation's episode count"
         )
 
-    def episodes_of(name, scenario, seed):
-        if name in history["controllers"]:
-            return history["controllers"][name][scenario][f"seed{seed}"]["episodes"]
-        return results.episodes_of(name, scenario, seed)
-
     rows = []
     for name, twin in twins.items():
         for scenario, seeds in history["controllers"].get(name, {}).items():  # an arm not run has no rows
             for key, record in seeds.items():
                 seed = int(key.removeprefix("seed"))
-                ours, theirs = record["episodes"], episodes_of(twin, scenario, seed)
+                ours, theirs = record["episodes"], study_episodes(history, results, twin, scenario, seed)
                 summary, twin_summary = safety_summary(ours), safety_summary(theirs)
                 x = np.array([e["total_reward"] for e in ours])
                 y = np.array([e["total_reward"] for e in theirs])
@@ -281,11 +286,8 @@ PLAIN_DRAWS = ("shipped", "redrawn")
 
 def draw_episodes(history: dict, results, policy: str, draw: str, scenario: str, seed: int) -> list[dict]:
     """The evaluation episodes of ``policy`` corrected with training seed ``seed``'s ``draw`` (:data:`DRAWS`)
-    in ``scenario``: from the study where it is one of the study's controllers, else from ``results``."""
-    name = DRAWS[draw][policy]
-    if name in history["controllers"]:
-        return history["controllers"][name][scenario][f"seed{seed}"]["episodes"]
-    return results.episodes_of(name, scenario, seed)
+    in ``scenario`` (:func:`study_episodes`)."""
+    return study_episodes(history, results, DRAWS[draw][policy], scenario, seed)
 
 
 def crossing_draws(history: dict, results, scenario: str = "stress") -> pd.DataFrame:
@@ -340,7 +342,7 @@ def _screen_job(args) -> dict:
     torch.set_num_threads(1)
     controller = training_seed_controller(name, seed, root)
     reasons = rollout(controller, "stress", list(range(first_seed, first_seed + episodes)))["termination_reasons"]
-    return {"name": name, "seed": seed, "crossings": int(sum(r == "temperature_limit" for r in reasons))}
+    return {"name": name, "seed": seed, "crossings": int(sum(r == TERMINATION_TEMPERATURE for r in reasons))}
 
 
 def screen(
