@@ -28,6 +28,10 @@ from cstr.safety.shipped import COST_MODEL_NAME, dynamics_name, save, save_corre
 from cstr.seeds import VALIDATION_SEED_START
 from cstr.storage import add_data_argument, data_root, update_manifest, write_json
 
+SELECTION_EPISODES = 30
+"""Validation episodes per scenario behind a choice among trained networks (the canonical seed, a cost-model
+draw)."""
+
 
 def validation_returns(
     controllers: dict, scenarios=None, episodes: int = 20, seed: int = VALIDATION_SEED_START
@@ -42,7 +46,7 @@ def validation_returns(
     }
 
 
-def select_seed(algorithm: str, seeds, root=None, episodes: int = 30, extra_files=()) -> dict:
+def select_seed(algorithm: str, seeds, root=None, episodes: int = SELECTION_EPISODES, extra_files=()) -> dict:
     """Choose the training seed of ``algorithm`` on validation seeds and ship it as the canonical one.
 
     Evaluates the per-seed weights ``weights/<algorithm>-seed<s>`` (all three

@@ -28,6 +28,11 @@ the draw seeded by ``s +`` :data:`cstr.seeds.REDRAW_SEED_OFFSET`, served as
 against their twins is what retraining alone changes; what the stress
 history changes beyond that is the data's part (:data:`ARMS`).
 ``reproduce`` does not rebuild either (it is a study, like ``compare-nmpc``).
+
+``python -m cstr stress-history --screen`` adds an acceptance test on validation seeds (:func:`screen`) and a
+deployment procedure built on it: per training seed, the paper recipe's draw that passes and scores best on
+validation, else :data:`FALLBACK` (:func:`chosen_draws`, served by :func:`deployed_controller`), compared with
+the shipped draws and with the same choice made without the test (:func:`deployment_outcome`).
 """
 
 from __future__ import annotations
@@ -44,10 +49,11 @@ from cstr.agents.weights import load_sidecar, seeded_name, weight_files
 from cstr.control.rollout import rollout
 from cstr.envs.core import TERMINATION_TEMPERATURE
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
-from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES, training_seed_controller
+from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES, load_controller, training_seed_controller
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluate_grid, train_seed_cost_model
 from cstr.experiments.results import safety_summary
 from cstr.experiments.seed_statistics import paired_outcome
+from cstr.experiments.selection import SELECTION_EPISODES, validation_returns
 from cstr.experiments.train import train_in_processes
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
 from cstr.safety.shipped import (
@@ -335,14 +341,20 @@ def crossing_rates(draws: pd.DataFrame, kinds: dict | None = None, confidence: f
 SCREEN_EPISODES = 20
 """Validation episodes of the stress scenario in the acceptance screen (each draws its fault; the largest step
 turns up in about a quarter of them)."""
+FALLBACK = "pi-tuned"
+"""What a training seed keeps where no draw of its corrected controller passes the screen: the incumbent, the
+jointly tuned PI (it crosses in none of the stress scenario's evaluation episodes)."""
 
 
 def _screen_job(args) -> dict:
-    name, seed, root, episodes, first_seed = args
+    kind, name, seed, root, episodes, first_seed = args
     torch.set_num_threads(1)
     controller = training_seed_controller(name, seed, root)
-    reasons = rollout(controller, "stress", list(range(first_seed, first_seed + episodes)))["termination_reasons"]
-    return {"name": name, "seed": seed, "crossings": int(sum(r == TERMINATION_TEMPERATURE for r in reasons))}
+    result = {"kind": kind, "name": name, "seed": seed}
+    if kind == "screen":
+        reasons = rollout(controller, "stress", list(range(first_seed, first_seed + episodes)))["termination_reasons"]
+        return result | {"crossings": int(sum(r == TERMINATION_TEMPERATURE for r in reasons))}
+    return result | {"returns": validation_returns({name: controller}, SCENARIO_NAMES, episodes, first_seed)[name]}
 
 
 def screen(
@@ -353,80 +365,180 @@ def screen(
     workers: int = 2,
     backend="loky",
     address=None,
+    validation_episodes: int = SELECTION_EPISODES,
 ) -> dict:
-    """An acceptance test for every cost-model draw of :data:`DRAWS`: each policy corrected with it runs the
-    stress scenario on ``episodes`` validation seeds from ``first_seed`` (never evaluation seeds), and the
-    episodes above the limit are counted. Stored in :data:`STRESS_HISTORY_FILE` under ``"screen"``:
-    ``{"episodes", "first_seed", "crossings": {name: {"seed<s>": n}}}``; returns that record."""
+    """An acceptance test for every cost-model draw of :data:`DRAWS`, and the validation that chooses among the
+    paper recipe's draws (:data:`PLAIN_DRAWS`), on validation seeds from ``first_seed`` (never evaluation seeds).
+
+    * the screen: each policy corrected with each draw runs the stress scenario on ``episodes`` seeds, and the
+      episodes above the limit are counted;
+    * the validation: each policy corrected with each plain draw runs the paper's three scenarios on
+      ``validation_episodes`` seeds (as :func:`cstr.experiments.selection.select_seed` chooses a canonical seed),
+      and its mean total reward per scenario is kept.
+
+    Stored in :data:`STRESS_HISTORY_FILE` under ``"screen"``: ``{"episodes", "first_seed", "crossings": {name:
+    {"seed<s>": n}}, "validation": {"episodes", "first_seed", "returns": {name: {"seed<s>": {scenario:
+    mean}}}}, "deployed": {policy: {"seed<s>": draw or None}}}``, the last the procedure's choice
+    (:func:`chosen_draws`, which :func:`deployed_controller` serves); returns that record as stored."""
     check_backend(backend, workers)
-    if first_seed + episodes > EVALUATION_SEED_START:
+    if first_seed + max(episodes, validation_episodes) > EVALUATION_SEED_START:
         raise ValueError(f"the screen's seeds must stay below the evaluation range ({EVALUATION_SEED_START:,})")
     root = data_root(root)
     history = load_stress_history(root)
     if history is None:
         raise ValueError("the study has not been run in this data folder; run python -m cstr stress-history first")
     names = [name for controllers in DRAWS.values() for name in controllers.values()]
-    jobs = [(name, int(s), root, episodes, first_seed) for name in names for s in seeds]
-    record = {"episodes": episodes, "first_seed": first_seed, "crossings": {}}
+    plain = [DRAWS[draw][policy] for draw in PLAIN_DRAWS for policy in DRAWS[draw]]
+    jobs = [("screen", name, int(s), root, episodes, first_seed) for name in names for s in seeds]
+    jobs += [("validation", name, int(s), root, validation_episodes, first_seed) for name in plain for s in seeds]
+    record = {
+        "episodes": episodes,
+        "first_seed": first_seed,
+        "crossings": {},
+        "validation": {"episodes": validation_episodes, "first_seed": first_seed, "returns": {}},
+    }
     for result in run_jobs(_screen_job, jobs, workers, backend, address):
-        record["crossings"].setdefault(result["name"], {})[f"seed{result['seed']}"] = result["crossings"]
+        key = f"seed{result['seed']}"
+        if result["kind"] == "screen":
+            record["crossings"].setdefault(result["name"], {})[key] = result["crossings"]
+        else:
+            record["validation"]["returns"].setdefault(result["name"], {})[key] = result["returns"]
+    deployed = chosen_draws(screen_table(record))
+    record["deployed"] = {policy: {f"seed{s}": draw for s, draw in seeds.items()} for policy, seeds in deployed.items()}
     history["screen"] = record
     write_json(root / STRESS_HISTORY_FILE, history)
     update_manifest(root, [STRESS_HISTORY_FILE])
-    return record
+    return load_stress_history(root)["screen"]  # as stored, to the digits it keeps
+
+
+def screen_table(screen_record: dict) -> pd.DataFrame:
+    """The screen's record as a table, rows ``(policy, draw, seed)`` for every draw it tested: ``screen
+    crossings``, ``passes`` (none in the screen) and ``validation`` (the mean over the paper's scenarios of the
+    validation returns; NaN for a draw not validated, the stress history's). Nothing in it is read from the
+    evaluation episodes."""
+    returns = screen_record["validation"]["returns"]
+    rows = []
+    for draw, controllers in DRAWS.items():
+        for policy, name in controllers.items():
+            for key, crossings in screen_record["crossings"].get(name, {}).items():
+                validation = returns.get(name, {}).get(key)
+                rows.append(
+                    {
+                        "policy": policy,
+                        "draw": draw,
+                        "seed": int(key.removeprefix("seed")),
+                        "screen crossings": int(crossings),
+                        "passes": crossings == 0,
+                        "validation": np.nan if validation is None else float(np.mean(list(validation.values()))),
+                    }
+                )
+    return pd.DataFrame(rows).set_index(["policy", "draw", "seed"])
 
 
 def screened_draws(draws: pd.DataFrame, screen_record: dict) -> pd.DataFrame:
-    """:func:`crossing_draws` with the acceptance screen's crossings beside the evaluation's (``screen
-    crossings``) and ``passes`` (none in the screen)."""
-    table = draws.copy()
-    table["screen crossings"] = [
-        screen_record["crossings"][DRAWS[draw][policy]][f"seed{seed}"] for policy, draw, seed in table.index
-    ]
-    table["passes"] = table["screen crossings"] == 0
+    """:func:`crossing_draws` (the evaluation's crossings) joined with :func:`screen_table` (the screen's)."""
+    table = draws.join(screen_table(screen_record))
+    untested = table.index[table["passes"].isna()]
+    if len(untested):
+        raise ValueError(
+            f"the screen did not test the draws {list(untested)}; run python -m cstr stress-history --screen again"
+        )
+    table["passes"] = table["passes"].astype(bool)
+    table["screen crossings"] = table["screen crossings"].astype(int)
     return table
 
 
-def screened_choice(screened: pd.DataFrame, order=PLAIN_DRAWS) -> dict[str, dict[int, str | None]]:
-    """Per policy and training seed, the first draw of ``order`` that passes the screen (``None``: none
-    does): ``{policy: {seed: draw}}``, the deployment an acceptance test on the largest fault would allow."""
+def chosen_draws(screened: pd.DataFrame, screened_only: bool = True, candidates=PLAIN_DRAWS) -> dict:
+    """Per policy and training seed, the draw of ``candidates`` with the highest validation return (the criterion
+    that chooses a canonical seed), among those that pass the screen if ``screened_only``; ``None`` where none
+    does (the seed is refused and keeps :data:`FALLBACK`). ``{policy: {seed: draw or None}}``.
+
+    With ``screened_only=False`` it is the same choice without the screen: the control that separates what the
+    screen costs from what choosing among two draws on validation gains."""
     choice = {}
     for policy in screened.index.get_level_values("policy").unique():
         rows = screened.loc[policy]
-        choice[policy] = {
-            int(seed): next((draw for draw in order if rows.loc[(draw, seed), "passes"]), None)
-            for seed in rows.index.get_level_values("seed").unique()
-        }
+        choice[policy] = {}
+        for seed in rows.index.get_level_values("seed").unique():
+            allowed = [draw for draw in candidates if rows.loc[(draw, seed), "passes"] or not screened_only]
+            choice[policy][int(seed)] = max(allowed, key=lambda d: rows.loc[(d, seed), "validation"], default=None)
     return choice
 
 
-def screened_outcome(choice: dict, history: dict, results, baseline: str = "shipped") -> pd.DataFrame:
-    """What deploying the screened draws (:func:`screened_choice`) gives on the evaluation episodes, per policy
-    and scenario, against deploying ``baseline``'s draw on the same training seeds (those with a passing draw).
+def fixed_choice(choice: dict, draw: str = "shipped") -> dict:
+    """``choice``'s policies and seeds with ``draw`` everywhere: deploying one kind of draw, unscreened."""
+    return {policy: dict.fromkeys(seeds, draw) for policy, seeds in choice.items()}
 
-    Columns: ``seeds`` (with a passing draw), ``refused`` (seeds without one), ``crossings`` and ``baseline
-    crossings`` (episodes above the limit, summed over those seeds), ``total_reward`` and ``baseline
-    total_reward`` (the mean over their episodes) and ``change`` (relative, positive when the screened is higher).
+
+def deployment_episodes(choice: dict, history: dict, results, policy: str, scenario: str, fallback=FALLBACK):
+    """The evaluation episodes of ``policy`` deployed by ``choice`` on every training seed in ``scenario``, seed
+    by seed: the chosen draw's, or ``fallback``'s where the seed is refused."""
+    return [
+        e
+        for seed, draw in choice[policy].items()
+        for e in (
+            draw_episodes(history, results, policy, draw, scenario, seed)
+            if draw is not None
+            else results.episodes_of(fallback, scenario)
+        )
+    ]
+
+
+def deployment_outcome(choice: dict, baseline: dict, history: dict, results, fallback=FALLBACK) -> pd.DataFrame:
+    """Deploying ``choice`` (:func:`chosen_draws`) against deploying ``baseline`` (another choice, e.g.
+    :func:`fixed_choice`) on every training seed, per policy and scenario, on the same evaluation episodes; a
+    refused seed runs ``fallback``.
+
+    Columns: ``refused`` (seeds on ``fallback``), ``changed`` (seeds whose deployment differs from the
+    baseline's), ``crossings`` and ``baseline crossings`` (episodes above the limit over every seed),
+    ``total_reward`` and ``baseline total_reward`` (means over every seed's episodes), ``change`` (relative,
+    positive when ``choice`` scores higher) and the paired bootstrap of the per-episode differences (``low``,
+    ``high``, ``outcome``; episodes of one seed share its networks, so its interval is narrower than one over
+    seeds would be).
     """
     rows = {}
     for policy, chosen in choice.items():
-        kept = {seed: draw for seed, draw in chosen.items() if draw is not None}
+        changed = sum(chosen[seed] != baseline[policy][seed] for seed in chosen)
         for scenario in ALL_SCENARIO_NAMES:
-            ours = [e for s, d in kept.items() for e in draw_episodes(history, results, policy, d, scenario, s)]
-            theirs = [e for s in kept for e in draw_episodes(history, results, policy, baseline, scenario, s)]
-            mean, base = (float(np.mean([e["total_reward"] for e in eps])) for eps in (ours, theirs))
+            ours, theirs = (
+                deployment_episodes(c, history, results, policy, scenario, fallback) for c in (choice, baseline)
+            )
+            x, y = (np.array([e["total_reward"] for e in eps]) for eps in (ours, theirs))
             rows[(policy, scenario)] = {
-                "seeds": len(kept),
-                "refused": len(chosen) - len(kept),
+                "refused": sum(draw is None for draw in chosen.values()),
+                "changed": changed,
                 "crossings": int(sum(e["safety_violation"] for e in ours)),
                 "baseline crossings": int(sum(e["safety_violation"] for e in theirs)),
-                "total_reward": mean,
-                "baseline total_reward": base,
-                "change": (mean - base) / abs(base),
+                "total_reward": float(x.mean()),
+                "baseline total_reward": float(y.mean()),
+                "change": float((x.mean() - y.mean()) / abs(y.mean())),
+                **{k: v for k, v in paired_outcome(x, y).items() if k != "mean difference"},
             }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.names = ["policy", "scenario"]
     return table
+
+
+def deployed_controller(policy: str, seed: int, root=None):
+    """What the deployment procedure runs for ``policy`` (``"bc"`` or ``"iql"``) on training seed ``seed``: the
+    policy corrected with the draw the screen and the validation chose (stored by :func:`screen`), or
+    :data:`FALLBACK` where the seed was refused."""
+    history = load_stress_history(root)
+    if history is None or "deployed" not in history.get("screen", {}):
+        raise ValueError(
+            "no deployment has been chosen in this data folder; run python -m cstr stress-history, then "
+            "python -m cstr stress-history --screen"
+        )
+    deployed = history["screen"]["deployed"]
+    if policy not in deployed or f"seed{seed}" not in deployed[policy]:
+        raise ValueError(
+            f"the screen chose no deployment for policy {policy!r} on training seed {seed}; it chose for "
+            f"{', '.join(f'{p} seeds {sorted(int(k[4:]) for k in seeds)}' for p, seeds in deployed.items())}"
+        )
+    draw = deployed[policy][f"seed{seed}"]
+    if draw is None:
+        return load_controller(FALLBACK, root)
+    return training_seed_controller(DRAWS[draw][policy], seed, root)
 
 
 def fit_table(seeds, root=None, arms=tuple(ARMS)) -> pd.DataFrame:
@@ -474,7 +586,8 @@ def register(subparsers) -> None:
         "--screen",
         action="store_true",
         help=f"only the acceptance screen: every draw in the stress scenario on {SCREEN_EPISODES} validation "
-        "episodes (after the arms have run)",
+        f"episodes, and the paper recipe's draws in the paper's scenarios on {SELECTION_EPISODES} (after the arms "
+        "have run)",
     )
     add_parallel_arguments(parser)
     add_data_argument(parser)
@@ -485,6 +598,9 @@ def register(subparsers) -> None:
             record = screen(args.seeds, args.data, workers=args.workers, backend=args.backend, address=args.address)
             for name, seeds in record["crossings"].items():
                 print(f"  {name:16s} screen crossings per seed {list(seeds.values())}")
+            for name, seeds in record["validation"]["returns"].items():
+                means = [f"{np.mean(list(returns.values())):.2f}" for returns in seeds.values()]
+                print(f"  {name:16s} validation return per seed {means}")
             print(f"[stress-history --screen] {time.perf_counter() - started:.1f} s", flush=True)
             return 0
         updates = {

@@ -260,17 +260,41 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
         "picnn-with-stress",
         "picnn-redrawn",
     ]
-    # the acceptance screen: every draw on validation episodes of the stress scenario, stored beside the study
-    screened = stress_history.screen([0, 1], root, episodes=2, workers=1)
+    # the acceptance screen: every draw on validation episodes of the stress scenario, and the plain draws on
+    # validation episodes of the paper's, stored beside the study
+    screened = stress_history.screen([0, 1], root, episodes=2, workers=1, validation_episodes=2)
     assert stress_history.load_stress_history(root)["screen"] == screened
     assert set(screened["crossings"]) == {name for names in stress_history.DRAWS.values() for name in names.values()}
+    plain = {stress_history.DRAWS[draw][p] for draw in stress_history.PLAIN_DRAWS for p in ("bc", "iql")}
+    assert set(screened["validation"]["returns"]) == plain
+    assert set(screened["validation"]["returns"]["bc+"]["seed1"]) == set(SCENARIO_NAMES)
     table = stress_history.screened_draws(draws, screened)
-    outcome = stress_history.screened_outcome(stress_history.screened_choice(table), both, results)
+    procedure = stress_history.chosen_draws(table)
+    # the procedure's choice is stored with the screen, and deployed_controller serves it (or the fallback)
+    assert screened["deployed"] == {p: {f"seed{s}": d for s, d in seeds.items()} for p, seeds in procedure.items()}
+    for policy, seeds in procedure.items():
+        for seed, draw in seeds.items():
+            deployed = stress_history.deployed_controller(policy, seed, root)
+            expected = "PIController" if draw is None else "CorrectedController"
+            assert type(deployed).__name__ == expected
+    with pytest.raises(ValueError, match="no deployment for policy 'bc' on training seed 7"):
+        stress_history.deployed_controller("bc", 7, root)
+    with pytest.raises(ValueError, match="no deployment has been chosen"):
+        stress_history.deployed_controller("bc", 0, source)
+    shipped = stress_history.fixed_choice(procedure)
+    outcome = stress_history.deployment_outcome(procedure, shipped, both, results)
     assert list(outcome.index) == [(p, s) for p in ("bc", "iql") for s in ALL_SCENARIO_NAMES]
-    passing = {p: [s for s in (0, 1) if table.loc[(p, "shipped", s), "passes"]] for p in ("bc", "iql")}
-    for policy in ("bc", "iql"):  # where the shipped draw passes it is deployed, so it is its own baseline there
-        if len(passing[policy]) == 2:
-            assert outcome.loc[(policy, "startup"), "change"] == 0.0
+    # against itself nothing changes; a refused seed runs the fallback on both sides
+    same = stress_history.deployment_outcome(procedure, procedure, both, results)
+    assert (same["change"] == 0.0).all() and (same["changed"] == 0).all()
+    everywhere_refused = {p: dict.fromkeys((0, 1)) for p in ("bc", "iql")}
+    fallback = stress_history.deployment_outcome(everywhere_refused, shipped, both, results)
+    pi_tuned = results.episodes_of(stress_history.FALLBACK, "startup")
+    assert fallback.loc[("bc", "startup"), "total_reward"] == pytest.approx(
+        np.mean([e["total_reward"] for e in pi_tuned])
+    )
+    assert (fallback["refused"] == 2).all() and (fallback["changed"] == 2).all()
+    for policy in ("bc", "iql"):
         assert outcome.loc[(policy, "stress"), "refused"] == 2 - sum(
             any(table.loc[(policy, d, s), "passes"] for d in stress_history.PLAIN_DRAWS) for s in (0, 1)
         )

@@ -3,7 +3,14 @@
 import pandas as pd
 import pytest
 
-from cstr.experiments.stress_history import PLAIN_DRAWS, crossing_rates, screened_choice, screened_draws
+from cstr.experiments.stress_history import (
+    PLAIN_DRAWS,
+    chosen_draws,
+    crossing_rates,
+    fixed_choice,
+    screen_table,
+    screened_draws,
+)
 
 
 def _draws(crossings: dict) -> pd.DataFrame:
@@ -35,14 +42,60 @@ def test_crossing_rates_count_draws_that_cross_at_all_with_exact_intervals():
     assert PLAIN_DRAWS == ("shipped", "redrawn")
 
 
-def test_the_screen_deploys_the_first_passing_draw_and_refuses_a_seed_without_one():
-    draws = _draws({("bc", "shipped"): [0, 23, 23], ("bc", "redrawn"): [0, 0, 23]})
-    screen_record = {
-        "crossings": {"bc+": {"seed0": 0, "seed1": 6, "seed2": 6}, "bc+redrawn": {"seed0": 3, "seed1": 0, "seed2": 6}}
+def _screen_record(crossings: dict, validation: dict) -> dict:
+    def per_seed(values):
+        return {f"seed{seed}": value for seed, value in enumerate(values)}
+
+    returns = {
+        name: {
+            f"seed{seed}": {"startup": mean - 1.0, "grade_down": mean + 1.0, "grade_up": mean}
+            for seed, mean in enumerate(means)
+        }
+        for name, means in validation.items()
     }
-    screened = screened_draws(draws, screen_record)
-    assert list(screened["screen crossings"]) == [0, 6, 6, 3, 0, 6]
-    assert list(screened["passes"]) == [True, False, False, False, True, False]
-    # seed 0: the shipped draw passes (the redrawn one need not); seed 1: only the redrawn; seed 2: none
-    assert screened_choice(screened) == {"bc": {0: "shipped", 1: "redrawn", 2: None}}
-    assert screened_choice(screened, order=("redrawn", "shipped")) == {"bc": {0: "shipped", 1: "redrawn", 2: None}}
+    return {
+        "crossings": {name: per_seed(values) for name, values in crossings.items()},
+        "validation": {"returns": returns},
+    }
+
+
+def test_the_procedure_deploys_the_better_passing_draw_on_validation_and_refuses_a_seed_without_one():
+    draws = _draws({("bc", "shipped"): [0, 23, 23, 0], ("bc", "redrawn"): [0, 0, 23, 0]})
+    record = _screen_record(
+        {"bc+": [0, 6, 6, 0], "bc+redrawn": [3, 0, 6, 0]},
+        {"bc+": [-6.0, -5.0, -9.0, -8.0], "bc+redrawn": [-5.0, -7.0, -6.0, -7.5]},
+    )
+    screened = screened_draws(draws, record)
+    assert list(screened["screen crossings"]) == [0, 6, 6, 0, 3, 0, 6, 0]
+    assert list(screened["passes"]) == [True, False, False, True, False, True, False, True]
+    # the mean of the three scenarios' validation returns
+    assert list(screened["validation"]) == [-6.0, -5.0, -9.0, -8.0, -5.0, -7.0, -6.0, -7.5]
+    # seed 0: the redrawn draw is better on validation but fails; seed 1: only the redrawn passes, though worse;
+    # seed 2: none passes (refused); seed 3: both pass, the better on validation is deployed
+    assert chosen_draws(screened) == {"bc": {0: "shipped", 1: "redrawn", 2: None, 3: "redrawn"}}
+    # without the screen: the better on validation wherever it is
+    assert chosen_draws(screened, screened_only=False) == {
+        "bc": {0: "redrawn", 1: "shipped", 2: "redrawn", 3: "redrawn"}
+    }
+    assert fixed_choice(chosen_draws(screened)) == {"bc": dict.fromkeys(range(4), "shipped")}
+
+
+def test_a_draw_without_validation_is_never_chosen_and_a_stress_draw_has_none():
+    draws = _draws({("bc", "shipped"): [0], ("bc", "redrawn"): [0], ("bc", "with-stress"): [0]})
+    record = _screen_record(
+        {"bc+": [0], "bc+redrawn": [0], "bc+with-stress": [0]}, {"bc+": [-9.0], "bc+redrawn": [-8.0]}
+    )
+    screened = screened_draws(draws, record)
+    assert screened.loc[("bc", "with-stress", 0), "passes"] and pd.isna(
+        screened.loc[("bc", "with-stress", 0), "validation"]
+    )
+    assert chosen_draws(screened) == {"bc": {0: "redrawn"}}
+    with pytest.raises(ValueError, match="did not test"):  # a screen record that lacks a draw the table has
+        screened_draws(_draws({("bc", "shipped"): [0, 0]}), record)
+
+
+def test_the_choice_reads_the_screen_and_the_validation_only_never_the_evaluation():
+    record = _screen_record({"bc+": [0, 6], "bc+redrawn": [0, 0]}, {"bc+": [-6.0, -5.0], "bc+redrawn": [-7.0, -8.0]})
+    evaluated = {("bc", "shipped"): [23, 0], ("bc", "redrawn"): [0, 23]}  # crossings the choice must not see
+    assert chosen_draws(screen_table(record)) == chosen_draws(screened_draws(_draws(evaluated), record))
+    assert chosen_draws(screen_table(record)) == {"bc": {0: "shipped", 1: "redrawn"}}
