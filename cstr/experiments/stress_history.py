@@ -31,8 +31,8 @@ history changes beyond that is the data's part (:data:`ARMS`).
 
 ``python -m cstr stress-history --screen`` adds an acceptance test on validation seeds (:func:`screen`) and a
 deployment procedure built on it: per training seed, the paper recipe's draw that passes and scores best on
-validation, else :data:`FALLBACK` (:func:`chosen_draws`, served by :func:`deployed_controller`), compared with
-the shipped draws and with the same choice made without the test (:func:`deployment_outcome`).
+validation, else none: the seed is refused (:func:`chosen_draws`, served by :func:`deployed_controller`), compared
+with the shipped draws and with the same choice made without the test (:func:`deployment_outcome`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from cstr.agents.weights import load_sidecar, seeded_name, weight_files
 from cstr.control.rollout import rollout
 from cstr.envs.core import TERMINATION_TEMPERATURE
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
-from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES, load_controller, training_seed_controller
+from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES, training_seed_controller
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluate_grid, train_seed_cost_model
 from cstr.experiments.results import safety_summary
 from cstr.experiments.seed_statistics import paired_outcome
@@ -341,9 +341,6 @@ def crossing_rates(draws: pd.DataFrame, kinds: dict | None = None, confidence: f
 SCREEN_EPISODES = 20
 """Validation episodes of the stress scenario in the acceptance screen (each draws its fault; the largest step
 turns up in about a quarter of them)."""
-FALLBACK = "pi-tuned"
-"""What a training seed keeps where no draw of its corrected controller passes the screen: the incumbent, the
-jointly tuned PI (it crosses in none of the stress scenario's evaluation episodes)."""
 
 
 def _screen_job(args) -> dict:
@@ -451,7 +448,7 @@ def screened_draws(draws: pd.DataFrame, screen_record: dict) -> pd.DataFrame:
 def chosen_draws(screened: pd.DataFrame, screened_only: bool = True, candidates=PLAIN_DRAWS) -> dict:
     """Per policy and training seed, the draw of ``candidates`` with the highest validation return (the criterion
     that chooses a canonical seed), among those that pass the screen if ``screened_only``; ``None`` where none
-    does (the seed is refused and keeps :data:`FALLBACK`). ``{policy: {seed: draw or None}}``.
+    does (the seed is refused: no corrected controller is deployed). ``{policy: {seed: draw or None}}``.
 
     With ``screened_only=False`` it is the same choice without the screen: the control that separates what the
     screen costs from what choosing among two draws on validation gains."""
@@ -470,49 +467,50 @@ def fixed_choice(choice: dict, draw: str = "shipped") -> dict:
     return {policy: dict.fromkeys(seeds, draw) for policy, seeds in choice.items()}
 
 
-def deployment_episodes(choice: dict, history: dict, results, policy: str, scenario: str, fallback=FALLBACK):
-    """The evaluation episodes of ``policy`` deployed by ``choice`` on every training seed in ``scenario``, seed
-    by seed: the chosen draw's, or ``fallback``'s where the seed is refused."""
-    return [
-        e
-        for seed, draw in choice[policy].items()
-        for e in (
-            draw_episodes(history, results, policy, draw, scenario, seed)
-            if draw is not None
-            else results.episodes_of(fallback, scenario)
-        )
-    ]
-
-
-def deployment_outcome(choice: dict, baseline: dict, history: dict, results, fallback=FALLBACK) -> pd.DataFrame:
+def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> pd.DataFrame:
     """Deploying ``choice`` (:func:`chosen_draws`) against deploying ``baseline`` (another choice, e.g.
-    :func:`fixed_choice`) on every training seed, per policy and scenario, on the same evaluation episodes; a
-    refused seed runs ``fallback``.
+    :func:`fixed_choice`) per policy and scenario, on the training seeds where both deploy a draw and on the same
+    evaluation episodes.
 
-    Columns: ``refused`` (seeds on ``fallback``), ``changed`` (seeds whose deployment differs from the
-    baseline's), ``crossings`` and ``baseline crossings`` (episodes above the limit over every seed),
-    ``total_reward`` and ``baseline total_reward`` (means over every seed's episodes), ``change`` (relative,
-    positive when ``choice`` scores higher) and the paired bootstrap of the per-episode differences (``low``,
-    ``high``, ``outcome``; episodes of one seed share its networks, so its interval is narrower than one over
-    seeds would be).
+    Columns: ``seeds`` (deployed by both), ``refused`` (seeds where ``choice`` deploys none), ``changed`` (seeds
+    whose draw differs from the baseline's), ``crossings`` and ``baseline crossings`` (episodes above the
+    limit), ``total_reward`` and ``baseline total_reward`` (means over the seeds' episodes), ``change``
+    (relative, positive when ``choice`` scores higher), ``polymer_offset`` and ``baseline polymer_offset`` (as
+    in :func:`cstr.experiments.results.safety_summary`), and, with the seeds as the units, ``seeds better`` and
+    ``seeds worse`` (a changed seed's mean total reward above or below the baseline's) and ``seed changes``
+    (``{seed: mean difference}`` of the changed seeds).
     """
     rows = {}
     for policy, chosen in choice.items():
-        changed = sum(chosen[seed] != baseline[policy][seed] for seed in chosen)
+        seeds = [s for s, d in chosen.items() if d is not None and baseline[policy][s] is not None]
+        changed = [s for s in seeds if chosen[s] != baseline[policy][s]]
         for scenario in ALL_SCENARIO_NAMES:
-            ours, theirs = (
-                deployment_episodes(c, history, results, policy, scenario, fallback) for c in (choice, baseline)
-            )
-            x, y = (np.array([e["total_reward"] for e in eps]) for eps in (ours, theirs))
+            per_seed = {
+                s: [draw_episodes(history, results, policy, c[policy][s], scenario, s) for c in (choice, baseline)]
+                for s in seeds
+            }
+            ours = [e for pair in per_seed.values() for e in pair[0]]
+            theirs = [e for pair in per_seed.values() for e in pair[1]]
+            summary, base = safety_summary(ours), safety_summary(theirs)
+            differences = {
+                s: float(np.mean([e["total_reward"] for e in per_seed[s][0]]))
+                - float(np.mean([e["total_reward"] for e in per_seed[s][1]]))
+                for s in changed
+            }
             rows[(policy, scenario)] = {
+                "seeds": len(seeds),
                 "refused": sum(draw is None for draw in chosen.values()),
-                "changed": changed,
-                "crossings": int(sum(e["safety_violation"] for e in ours)),
-                "baseline crossings": int(sum(e["safety_violation"] for e in theirs)),
-                "total_reward": float(x.mean()),
-                "baseline total_reward": float(y.mean()),
-                "change": float((x.mean() - y.mean()) / abs(y.mean())),
-                **{k: v for k, v in paired_outcome(x, y).items() if k != "mean difference"},
+                "changed": len(changed),
+                "crossings": summary["crossings"],
+                "baseline crossings": base["crossings"],
+                "total_reward": summary["total_reward"],
+                "baseline total_reward": base["total_reward"],
+                "change": (summary["total_reward"] - base["total_reward"]) / abs(base["total_reward"]),
+                "polymer_offset": summary["polymer_offset"],
+                "baseline polymer_offset": base["polymer_offset"],
+                "seeds better": sum(d > 0 for d in differences.values()),
+                "seeds worse": sum(d < 0 for d in differences.values()),
+                "seed changes": differences,
             }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.names = ["policy", "scenario"]
@@ -521,8 +519,8 @@ def deployment_outcome(choice: dict, baseline: dict, history: dict, results, fal
 
 def deployed_controller(policy: str, seed: int, root=None):
     """What the deployment procedure runs for ``policy`` (``"bc"`` or ``"iql"``) on training seed ``seed``: the
-    policy corrected with the draw the screen and the validation chose (stored by :func:`screen`), or
-    :data:`FALLBACK` where the seed was refused."""
+    policy corrected with the draw the screen and the validation chose (stored by :func:`screen`). A refused seed
+    (no draw passed) has none: the plant keeps the controller it has, and this raises."""
     history = load_stress_history(root)
     if history is None or "deployed" not in history.get("screen", {}):
         raise ValueError(
@@ -537,7 +535,10 @@ def deployed_controller(policy: str, seed: int, root=None):
         )
     draw = deployed[policy][f"seed{seed}"]
     if draw is None:
-        return load_controller(FALLBACK, root)
+        raise ValueError(
+            f"training seed {seed} of {policy!r} was refused: none of its draws passed the acceptance screen, so no "
+            "corrected controller is deployed on it; choose another training seed"
+        )
     return training_seed_controller(DRAWS[draw][policy], seed, root)
 
 

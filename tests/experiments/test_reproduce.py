@@ -270,13 +270,15 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     assert set(screened["validation"]["returns"]["bc+"]["seed1"]) == set(SCENARIO_NAMES)
     table = stress_history.screened_draws(draws, screened)
     procedure = stress_history.chosen_draws(table)
-    # the procedure's choice is stored with the screen, and deployed_controller serves it (or the fallback)
+    # the procedure's choice is stored with the screen, and deployed_controller serves it; a refused seed has none
     assert screened["deployed"] == {p: {f"seed{s}": d for s, d in seeds.items()} for p, seeds in procedure.items()}
     for policy, seeds in procedure.items():
         for seed, draw in seeds.items():
-            deployed = stress_history.deployed_controller(policy, seed, root)
-            expected = "PIController" if draw is None else "CorrectedController"
-            assert type(deployed).__name__ == expected
+            if draw is None:
+                with pytest.raises(ValueError, match=f"training seed {seed} of '{policy}' was refused"):
+                    stress_history.deployed_controller(policy, seed, root)
+            else:
+                assert type(stress_history.deployed_controller(policy, seed, root)).__name__ == "CorrectedController"
     with pytest.raises(ValueError, match="no deployment for policy 'bc' on training seed 7"):
         stress_history.deployed_controller("bc", 7, root)
     with pytest.raises(ValueError, match="no deployment has been chosen"):
@@ -284,20 +286,29 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     shipped = stress_history.fixed_choice(procedure)
     outcome = stress_history.deployment_outcome(procedure, shipped, both, results)
     assert list(outcome.index) == [(p, s) for p in ("bc", "iql") for s in ALL_SCENARIO_NAMES]
-    # against itself nothing changes; a refused seed runs the fallback on both sides
-    same = stress_history.deployment_outcome(procedure, procedure, both, results)
-    assert (same["change"] == 0.0).all() and (same["changed"] == 0).all()
-    everywhere_refused = {p: dict.fromkeys((0, 1)) for p in ("bc", "iql")}
-    fallback = stress_history.deployment_outcome(everywhere_refused, shipped, both, results)
-    pi_tuned = results.episodes_of(stress_history.FALLBACK, "startup")
-    assert fallback.loc[("bc", "startup"), "total_reward"] == pytest.approx(
-        np.mean([e["total_reward"] for e in pi_tuned])
-    )
-    assert (fallback["refused"] == 2).all() and (fallback["changed"] == 2).all()
     for policy in ("bc", "iql"):
-        assert outcome.loc[(policy, "stress"), "refused"] == 2 - sum(
-            any(table.loc[(policy, d, s), "passes"] for d in stress_history.PLAIN_DRAWS) for s in (0, 1)
-        )
+        refused = sum(draw is None for draw in procedure[policy].values())
+        assert outcome.loc[(policy, "stress"), "refused"] == refused
+        assert outcome.loc[(policy, "stress"), "seeds"] == 2 - refused
+    # against itself nothing changes
+    same = stress_history.deployment_outcome(shipped, shipped, both, results)
+    assert (same["change"] == 0.0).all() and (same["changed"] == 0).all() and (same["seeds"] == 2).all()
+    # the redrawn draw everywhere against the shipped: every seed changed, the per-seed differences add up
+    redrawn = stress_history.deployment_outcome(
+        stress_history.fixed_choice(procedure, "redrawn"), shipped, both, results
+    )
+    row = redrawn.loc[("iql", "startup")]
+    assert row["changed"] == 2 and row["seeds better"] + row["seeds worse"] <= 2
+    assert np.mean(list(row["seed changes"].values())) == pytest.approx(
+        row["total_reward"] - row["baseline total_reward"]
+    )
+    # a refused seed is left out of both sides
+    one_refused = {p: {0: "shipped", 1: None} for p in ("bc", "iql")}
+    left = stress_history.deployment_outcome(one_refused, shipped, both, results)
+    assert (left["seeds"] == 1).all() and (left["refused"] == 1).all()
+    assert left.loc[("bc", "startup"), "baseline total_reward"] == pytest.approx(
+        np.mean([e["total_reward"] for e in results.episodes_of("bc+", "startup", 0)])
+    )
     with pytest.raises(ValueError, match="below the evaluation range"):
         stress_history.screen([0], root, episodes=2, first_seed=999_999, workers=1)
     with pytest.raises(ValueError, match="other seeds or episodes"):
