@@ -31,8 +31,10 @@ history changes beyond that is the data's part (:data:`ARMS`).
 
 ``python -m cstr stress-history --screen`` adds an acceptance test on validation seeds (:func:`screen`) and a
 deployment procedure built on it: per training seed, the paper recipe's draw that passes and scores best on
-validation, else none: the seed is refused (:func:`chosen_draws`, served by :func:`deployed_controller`), compared
-with the shipped draws and with the same choice made without the test (:func:`deployment_outcome`).
+validation (:func:`chosen_draws`, served by :func:`deployed_controller`); where neither of the first two passes,
+``--redraw-refused`` trains :data:`FURTHER_DRAWS` for that seed and the same choice is made among them
+(:func:`redraw_refused`); a seed where none passes is refused. :func:`deployment_outcome` compares it with the
+shipped draws and with the same choice made without the test.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from scipy.stats import binomtest
 from cstr.agents.weights import load_sidecar, seeded_name, weight_files
 from cstr.control.rollout import rollout
 from cstr.envs.core import TERMINATION_TEMPERATURE
+from cstr.experiments.evaluation import evaluate
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
 from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES, training_seed_controller
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluate_grid, train_seed_cost_model
@@ -61,6 +64,8 @@ from cstr.safety.shipped import (
     REDRAWN_COST_MODEL_NAME,
     STRESS_HISTORY_COST_MODEL_NAME,
     dynamics_name,
+    load_corrected_controller,
+    redrawn_cost_model_name,
 )
 from cstr.seeds import (
     EVALUATION_SEED_START,
@@ -218,8 +223,9 @@ def study_episodes(history: dict, results, name: str, scenario: str, seed: int) 
     """The evaluation episodes of controller ``name``'s training seed ``seed`` in ``scenario``: from the study
     where it is one of the study's controllers, else from ``results``
     (:class:`cstr.experiments.results.Results`)."""
-    if name in history["controllers"]:
-        return history["controllers"][name][scenario][f"seed{seed}"]["episodes"]
+    for controllers in (history["controllers"], history.get("further", {}).get("controllers", {})):
+        if name in controllers:
+            return controllers[name][scenario][f"seed{seed}"]["episodes"]
     return results.episodes_of(name, scenario, seed)
 
 
@@ -288,22 +294,53 @@ DRAWS = {
 draw and the redrawn one (the paper's data) and the stress history's."""
 PLAIN_DRAWS = ("shipped", "redrawn")
 """The kinds of draw trained on the paper's data alone: two draws of the same recipe per training seed."""
+FURTHER_DRAWS = ("redrawn-2", "redrawn-3")
+"""Draws trained only for a training seed the acceptance screen refuses (:func:`redraw_refused`): the deployed
+recipe on the paper's data again, the ``k``-th seeded by ``s + k *`` :data:`cstr.seeds.REDRAW_SEED_OFFSET`
+(:func:`cstr.safety.shipped.redrawn_cost_model_name`), served as ``bc+redrawn-<k>`` and ``iql+redrawn-<k>``."""
+
+
+def _redraw_number(draw: str) -> int:
+    return int(draw.rsplit("-", 1)[1])
+
+
+def draw_name(policy: str, draw: str) -> str:
+    """The controller ``policy`` makes with a training seed's ``draw`` (:data:`DRAWS` or :data:`FURTHER_DRAWS`)."""
+    if draw in DRAWS:
+        return DRAWS[draw][policy]
+    if draw in FURTHER_DRAWS:
+        return f"{policy}+{draw}"
+    raise ValueError(f"unknown draw {draw!r}; draws: {', '.join((*DRAWS, *FURTHER_DRAWS))}")
+
+
+def draw_controller(name: str, seed: int, root=None):
+    """A study controller (a registered one of :data:`DRAWS`, or a further draw's ``<policy>+redrawn-<k>``) with
+    training seed ``seed``'s policy and cost model."""
+    policy, _, variant = name.partition("+")
+    if variant in FURTHER_DRAWS:
+        cost_model = redrawn_cost_model_name(_redraw_number(variant))
+        return load_corrected_controller(policy, root, seed=seed, cost_model=cost_model)
+    return training_seed_controller(name, seed, root)
 
 
 def draw_episodes(history: dict, results, policy: str, draw: str, scenario: str, seed: int) -> list[dict]:
-    """The evaluation episodes of ``policy`` corrected with training seed ``seed``'s ``draw`` (:data:`DRAWS`)
+    """The evaluation episodes of ``policy`` corrected with training seed ``seed``'s ``draw`` (:func:`draw_name`)
     in ``scenario`` (:func:`study_episodes`)."""
-    return study_episodes(history, results, DRAWS[draw][policy], scenario, seed)
+    return study_episodes(history, results, draw_name(policy, draw), scenario, seed)
 
 
-def crossing_draws(history: dict, results, scenario: str = "stress") -> pd.DataFrame:
+def crossing_draws(history: dict, results, scenario: str = "stress", further: bool = False) -> pd.DataFrame:
     """Every cost-model draw of :data:`DRAWS` with each policy, per training seed, in ``scenario``: rows
     ``(policy, draw, seed)`` with ``crossings`` (episodes above the limit) and ``crossed`` (the indices of those
-    evaluation episodes, in the order of the evaluation seeds)."""
+    evaluation episodes, in the order of the evaluation seeds). ``further``: with the further draws of the seeds
+    the screen refused (:func:`redraw_refused`) too."""
+    kinds = [(draw, history["training_seeds"]) for draw in DRAWS]
+    if further and "further" in history:
+        kinds += [(draw, history["further"]["seeds"]) for draw in history["further"]["draws"]]
     rows = []
-    for draw, controllers in DRAWS.items():
-        for policy in controllers:
-            for seed in history["training_seeds"]:
+    for draw, seeds in kinds:
+        for policy in ("bc", "iql"):
+            for seed in seeds:
                 episodes = draw_episodes(history, results, policy, draw, scenario, seed)
                 crossed = tuple(i for i, e in enumerate(episodes) if e["safety_violation"])
                 rows.append(
@@ -346,7 +383,7 @@ turns up in about a quarter of them)."""
 def _screen_job(args) -> dict:
     kind, name, seed, root, episodes, first_seed = args
     torch.set_num_threads(1)
-    controller = training_seed_controller(name, seed, root)
+    controller = draw_controller(name, seed, root)
     result = {"kind": kind, "name": name, "seed": seed}
     if kind == "screen":
         reasons = rollout(controller, "stress", list(range(first_seed, first_seed + episodes)))["termination_reasons"]
@@ -364,8 +401,9 @@ def screen(
     address=None,
     validation_episodes: int = SELECTION_EPISODES,
 ) -> dict:
-    """An acceptance test for every cost-model draw of :data:`DRAWS`, and the validation that chooses among the
-    paper recipe's draws (:data:`PLAIN_DRAWS`), on validation seeds from ``first_seed`` (never evaluation seeds).
+    """An acceptance test for every cost-model draw of :data:`DRAWS` (and the further draws of the seeds it refused,
+    where :func:`redraw_refused` has trained them), and the validation that chooses among the paper recipe's draws
+    (:data:`PLAIN_DRAWS` and the further ones), on validation seeds from ``first_seed`` (never evaluation seeds).
 
     * the screen: each policy corrected with each draw runs the stress scenario on ``episodes`` seeds, and the
       episodes above the limit are counted;
@@ -384,10 +422,15 @@ def screen(
     history = load_stress_history(root)
     if history is None:
         raise ValueError("the study has not been run in this data folder; run python -m cstr stress-history first")
-    names = [name for controllers in DRAWS.values() for name in controllers.values()]
-    plain = [DRAWS[draw][policy] for draw in PLAIN_DRAWS for policy in DRAWS[draw]]
-    jobs = [("screen", name, int(s), root, episodes, first_seed) for name in names for s in seeds]
-    jobs += [("validation", name, int(s), root, validation_episodes, first_seed) for name in plain for s in seeds]
+    seeds = [int(s) for s in seeds]
+    further = history.get("further", {"draws": [], "seeds": []})
+    further_seeds = [s for s in further["seeds"] if s in seeds]
+    screened = [(draw_name(p, d), seeds) for d in DRAWS for p in ("bc", "iql")]
+    screened += [(draw_name(p, d), further_seeds) for d in further["draws"] for p in ("bc", "iql")]
+    validated = [(draw_name(p, d), seeds) for d in PLAIN_DRAWS for p in ("bc", "iql")]
+    validated += [(draw_name(p, d), further_seeds) for d in further["draws"] for p in ("bc", "iql")]
+    jobs = [("screen", name, s, root, episodes, first_seed) for name, on in screened for s in on]
+    jobs += [("validation", name, s, root, validation_episodes, first_seed) for name, on in validated for s in on]
     record = {
         "episodes": episodes,
         "first_seed": first_seed,
@@ -415,8 +458,9 @@ def screen_table(screen_record: dict) -> pd.DataFrame:
     evaluation episodes."""
     returns = screen_record["validation"]["returns"]
     rows = []
-    for draw, controllers in DRAWS.items():
-        for policy, name in controllers.items():
+    for draw in (*DRAWS, *FURTHER_DRAWS):
+        for policy in ("bc", "iql"):
+            name = draw_name(policy, draw)
             for key, crossings in screen_record["crossings"].get(name, {}).items():
                 validation = returns.get(name, {}).get(key)
                 rows.append(
@@ -445,21 +489,37 @@ def screened_draws(draws: pd.DataFrame, screen_record: dict) -> pd.DataFrame:
     return table
 
 
-def chosen_draws(screened: pd.DataFrame, screened_only: bool = True, candidates=PLAIN_DRAWS) -> dict:
+def chosen_draws(
+    screened: pd.DataFrame, screened_only: bool = True, candidates=PLAIN_DRAWS, further=FURTHER_DRAWS
+) -> dict:
     """Per policy and training seed, the draw of ``candidates`` with the highest validation return (the criterion
-    that chooses a canonical seed), among those that pass the screen if ``screened_only``; ``None`` where none
-    does (the seed is refused: no corrected controller is deployed). ``{policy: {seed: draw or None}}``.
+    that chooses a canonical seed), among those that pass the screen if ``screened_only``; where none passes, the
+    same choice among the ``further`` draws the table has for that seed (:func:`redraw_refused` trains them for
+    a refused seed); ``None`` where none of those passes either (the seed is refused: no corrected controller is
+    deployed). ``{policy: {seed: draw or None}}``.
 
-    With ``screened_only=False`` it is the same choice without the screen: the control that separates what the
-    screen costs from what choosing among two draws on validation gains."""
+    With ``screened_only=False`` it is the same choice among ``candidates`` without the screen (it refuses
+    nothing, so it never reaches the further draws): the control that separates what the screen costs from what
+    choosing among two draws on validation gains."""
     choice = {}
     for policy in screened.index.get_level_values("policy").unique():
         rows = screened.loc[policy]
         choice[policy] = {}
-        for seed in rows.index.get_level_values("seed").unique():
-            allowed = [draw for draw in candidates if rows.loc[(draw, seed), "passes"] or not screened_only]
-            choice[policy][int(seed)] = max(allowed, key=lambda d: rows.loc[(d, seed), "validation"], default=None)
+        for seed in sorted(rows.loc[list(candidates)].index.get_level_values("seed").unique()):
+            chosen = _best_draw(rows, candidates, seed, screened_only)
+            if chosen is None and screened_only:
+                chosen = _best_draw(rows, further, seed, screened_only)
+            choice[policy][int(seed)] = chosen
     return choice
+
+
+def _best_draw(rows: pd.DataFrame, kinds, seed: int, screened_only: bool) -> str | None:
+    """The draw of ``kinds`` (rows ``(draw, seed)`` of one policy) with the highest validation return, among the
+    passing ones if ``screened_only``."""
+    allowed = [
+        draw for draw in kinds if (draw, seed) in rows.index and (rows.loc[(draw, seed), "passes"] or not screened_only)
+    ]
+    return max(allowed, key=lambda d: rows.loc[(d, seed), "validation"], default=None)
 
 
 def fixed_choice(choice: dict, draw: str = "shipped") -> dict:
@@ -517,6 +577,89 @@ def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> 
     return table
 
 
+def _further_training_job(args) -> dict:
+    seed, root, target, updates, draw = args
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    cost_model = redrawn_cost_model_name(_redraw_number(draw))
+    offset = _redraw_number(draw) * REDRAW_SEED_OFFSET
+    written = train_seed_cost_model(seed, root, target, cost_model, updates, SCENARIO_NAMES, offset)
+    return {
+        "seed": seed,
+        "name": cost_model,
+        "draw": draw,
+        "seconds": time.perf_counter() - started,
+        "written": written,
+    }
+
+
+def _further_evaluation_job(args) -> dict:
+    name, seed, scenario, episodes, first_seed, root = args
+    torch.set_num_threads(1)
+    record = evaluate(draw_controller(name, seed, root), scenario, episodes, first_seed, name=name).to_record()
+    return {"name": name, "seed": seed, "scenario": scenario, "record": record}
+
+
+def redraw_refused(
+    root=None, workers: int = 2, updates: dict | None = None, backend="loky", address=None, draws=FURTHER_DRAWS
+) -> dict:
+    """The procedure's second round: for every training seed the screen refused (for either policy), train the
+    ``draws`` (:data:`FURTHER_DRAWS`) of the deployed recipe on the paper's data, evaluate both policies corrected
+    with each on the study's evaluation episodes in every scenario, then screen and validate them with the others
+    (:func:`screen`), which chooses among them where the first two draws failed (:func:`chosen_draws`).
+
+    Stored in :data:`STRESS_HISTORY_FILE` under ``"further"``: ``{"draws", "seeds", "draw_offsets",
+    "training_seconds": {draw: {seed: s}}, "controllers": {name: {scenario: {"seed<s>": record}}}}``; returns
+    the study's record. Nothing to do (and nothing written) where no seed was refused."""
+    check_backend(backend, workers)
+    root = data_root(root)
+    history = load_stress_history(root)
+    if history is None or "deployed" not in history.get("screen", {}):
+        raise ValueError("no screen has been run in this data folder; run python -m cstr stress-history --screen")
+    unknown = [d for d in draws if d not in FURTHER_DRAWS]
+    if unknown:
+        raise ValueError(f"unknown further draws {unknown}; the further draws: {', '.join(FURTHER_DRAWS)}")
+    deployed = history["screen"]["deployed"]
+    refused = sorted({int(key[4:]) for seeds in deployed.values() for key, draw in seeds.items() if draw is None})
+    if not refused:
+        return history
+    jobs = [(s, root, chosen_target(root), updates or {}, draw) for draw in draws for s in refused]
+    seconds = {draw: {} for draw in draws}
+    for report in train_in_processes(_further_training_job, jobs, root, workers, backend, address):
+        seconds[report["draw"]][str(report["seed"])] = report["seconds"]
+    names = [draw_name(policy, draw) for draw in draws for policy in ("bc", "iql")]
+    jobs = [
+        (name, s, scenario, history["episodes"], history["first_seed"], root)
+        for name in names
+        for s in refused
+        for scenario in ALL_SCENARIO_NAMES
+    ]
+    controllers = {name: {scenario: {} for scenario in ALL_SCENARIO_NAMES} for name in names}
+    for result in run_jobs(_further_evaluation_job, jobs, workers, backend, address):
+        controllers[result["name"]][result["scenario"]][f"seed{result['seed']}"] = result["record"]
+    history["further"] = {
+        "draws": list(draws),
+        "seeds": refused,
+        "draw_offsets": {draw: _redraw_number(draw) * REDRAW_SEED_OFFSET for draw in draws},
+        "training_seconds": seconds,
+        "controllers": controllers,
+    }
+    screen_record = history["screen"]
+    write_json(root / STRESS_HISTORY_FILE, history)
+    update_manifest(root, [STRESS_HISTORY_FILE])
+    screen(
+        history["training_seeds"],
+        root,
+        screen_record["episodes"],
+        screen_record["first_seed"],
+        workers,
+        backend,
+        address,
+        screen_record["validation"]["episodes"],
+    )
+    return load_stress_history(root)
+
+
 def deployed_controller(policy: str, seed: int, root=None):
     """What the deployment procedure runs for ``policy`` (``"bc"`` or ``"iql"``) on training seed ``seed``: the
     policy corrected with the draw the screen and the validation chose (stored by :func:`screen`). A refused seed
@@ -539,7 +682,7 @@ def deployed_controller(policy: str, seed: int, root=None):
             f"training seed {seed} of {policy!r} was refused: none of its draws passed the acceptance screen, so no "
             "corrected controller is deployed on it; choose another training seed"
         )
-    return training_seed_controller(DRAWS[draw][policy], seed, root)
+    return draw_controller(draw_name(policy, draw), seed, root)
 
 
 def fit_table(seeds, root=None, arms=tuple(ARMS)) -> pd.DataFrame:
@@ -590,10 +733,30 @@ def register(subparsers) -> None:
         f"episodes, and the paper recipe's draws in the paper's scenarios on {SELECTION_EPISODES} (after the arms "
         "have run)",
     )
+    parser.add_argument(
+        "--redraw-refused",
+        action="store_true",
+        help=f"only the procedure's second round: train the further draws ({', '.join(FURTHER_DRAWS)}) for the seeds "
+        "the screen refused, evaluate them and screen them (after --screen)",
+    )
     add_parallel_arguments(parser)
     add_data_argument(parser)
 
     def command(args):
+        if args.redraw_refused:
+            started = time.perf_counter()
+            updates = {"picnn": args.updates, "dynamics": args.dynamics_updates}
+            updates = {key: value for key, value in updates.items() if value is not None}
+            record = redraw_refused(args.data, args.workers, updates, args.backend, args.address)
+            further = record.get("further")
+            if further is None:
+                print("  the screen refused no seed: nothing to redraw")
+            else:
+                print(f"  further draws {further['draws']} for seeds {further['seeds']}")
+                for policy, seeds in record["screen"]["deployed"].items():
+                    print(f"  {policy:4s} deployed {seeds}")
+            print(f"[stress-history --redraw-refused] {time.perf_counter() - started:.1f} s", flush=True)
+            return 0
         if args.screen:
             started = time.perf_counter()
             record = screen(args.seeds, args.data, workers=args.workers, backend=args.backend, address=args.address)

@@ -77,6 +77,22 @@ DEPLOYABLE_COST_MODEL_NAMES = (
     STRESS_HISTORY_COST_MODEL_NAME,
     REDRAWN_COST_MODEL_NAME,
 )
+
+
+def redrawn_cost_model_name(draw: int) -> str:
+    """The deployed recipe's ``draw``-th redraw on the paper's data (its random draw seeded by the training seed
+    plus ``draw`` times :data:`cstr.seeds.REDRAW_SEED_OFFSET`): :data:`REDRAWN_COST_MODEL_NAME` for the first,
+    ``"picnn-redrawn-<draw>"`` for the further ones the acceptance screen asks for. Deployable."""
+    if draw < 1:
+        raise ValueError(f"a redraw is numbered from 1, got {draw}")
+    return REDRAWN_COST_MODEL_NAME if draw == 1 else f"{REDRAWN_COST_MODEL_NAME}-{draw}"
+
+
+def is_deployable_cost_model(name: str) -> bool:
+    """Whether cost model ``name`` (unseeded) is one of the deployable ones, a further redraw's included."""
+    return name in DEPLOYABLE_COST_MODEL_NAMES or name.startswith(REDRAWN_COST_MODEL_NAME + "-")
+
+
 CORRECTION_FILE = "correction.json"
 """The correction's settings, relative to the data folder."""
 OFFSET_FREE_FILE = "offset_free.json"
@@ -245,7 +261,7 @@ def load_corrected_controller(
     if seed is None and not (root / weight_files(cost_name)[0]).exists():
         cost_name = cost_model
     model = load_cost_model(root, cost_name)
-    if cost_model in DEPLOYABLE_COST_MODEL_NAMES:
+    if is_deployable_cost_model(cost_model):
         check_deployable(model, cost_name)
     suffix = "+" if cost_model == COST_MODEL_NAME else "+" + cost_model.removeprefix(COST_MODEL_NAME + "-")
     estimator = None

@@ -24,7 +24,7 @@ from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
 from cstr.safety.cost_model import FULL_STATE_FIELDS
 from cstr.safety.shipped import load_cost_model
 from cstr.seeds import REDRAW_SEED_OFFSET
-from cstr.storage import read_manifest, verify_files
+from cstr.storage import read_manifest, update_manifest, verify_files, write_json
 
 TOY = {
     "seeds": [0, 1],
@@ -309,6 +309,33 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     assert left.loc[("bc", "startup"), "baseline total_reward"] == pytest.approx(
         np.mean([e["total_reward"] for e in results.episodes_of("bc+", "startup", 0)])
     )
+    # the procedure's second round: nothing to do where the screen refused no seed
+    history = stress_history.load_stress_history(root)
+    history["screen"]["deployed"] = {p: {"seed0": "shipped", "seed1": "shipped"} for p in ("bc", "iql")}
+    write_json(root / stress_history.STRESS_HISTORY_FILE, history)
+    update_manifest(root, [stress_history.STRESS_HISTORY_FILE])
+    assert "further" not in stress_history.redraw_refused(root, workers=1, updates=TOY["updates"])
+    # a refused seed gets further draws, evaluated on the study's episodes, screened and validated with the others
+    history["screen"]["deployed"]["bc"]["seed1"] = None
+    write_json(root / stress_history.STRESS_HISTORY_FILE, history)
+    update_manifest(root, [stress_history.STRESS_HISTORY_FILE])
+    redrawn_again = stress_history.redraw_refused(root, workers=1, updates=TOY["updates"], draws=("redrawn-2",))
+    further = redrawn_again["further"]
+    assert further["seeds"] == [1] and further["draws"] == ["redrawn-2"]
+    assert load_sidecar(root / "weights" / "picnn-redrawn-2-seed1.json")["config"]["seed"] == 1 + 2 * REDRAW_SEED_OFFSET
+    record = further["controllers"]["iql+redrawn-2"]["stress"]["seed1"]
+    assert len(record["episodes"]) == TOY["episodes"]
+    assert set(redrawn_again["screen"]["crossings"]["bc+redrawn-2"]) == {"seed1"}
+    assert set(redrawn_again["screen"]["validation"]["returns"]["iql+redrawn-2"]) == {"seed1"}
+    rows = stress_history.crossing_draws(redrawn_again, results, further=True)
+    assert ("bc", "redrawn-2", 1) in rows.index and ("bc", "redrawn-2", 0) not in rows.index
+    assert len(stress_history.crossing_draws(redrawn_again, results)) == len(draws)  # without them by default
+    assert stress_history.draw_controller("iql+redrawn-2", 1, root).name == "iql+redrawn-2"
+    table = stress_history.screened_draws(rows, redrawn_again["screen"])
+    stored = redrawn_again["screen"]["deployed"]
+    assert stored == {p: {f"seed{s}": d for s, d in c.items()} for p, c in stress_history.chosen_draws(table).items()}
+    with pytest.raises(ValueError, match="unknown further draws"):
+        stress_history.redraw_refused(root, workers=1, draws=("redrawn-7",))
     with pytest.raises(ValueError, match="below the evaluation range"):
         stress_history.screen([0], root, episodes=2, first_seed=999_999, workers=1)
     with pytest.raises(ValueError, match="other seeds or episodes"):

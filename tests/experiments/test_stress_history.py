@@ -7,10 +7,12 @@ from cstr.experiments.stress_history import (
     PLAIN_DRAWS,
     chosen_draws,
     crossing_rates,
+    draw_name,
     fixed_choice,
     screen_table,
     screened_draws,
 )
+from cstr.safety.shipped import is_deployable_cost_model, redrawn_cost_model_name
 
 
 def _draws(crossings: dict) -> pd.DataFrame:
@@ -43,13 +45,15 @@ def test_crossing_rates_count_draws_that_cross_at_all_with_exact_intervals():
 
 
 def _screen_record(crossings: dict, validation: dict) -> dict:
+    """A screen record from per-seed lists (``None``: the draw was not trained for that seed)."""
+
     def per_seed(values):
-        return {f"seed{seed}": value for seed, value in enumerate(values)}
+        return {f"seed{seed}": value for seed, value in enumerate(values) if value is not None}
 
     returns = {
         name: {
-            f"seed{seed}": {"startup": mean - 1.0, "grade_down": mean + 1.0, "grade_up": mean}
-            for seed, mean in enumerate(means)
+            key: {"startup": mean - 1.0, "grade_down": mean + 1.0, "grade_up": mean}
+            for key, mean in per_seed(means).items()
         }
         for name, means in validation.items()
     }
@@ -99,3 +103,26 @@ def test_the_choice_reads_the_screen_and_the_validation_only_never_the_evaluatio
     evaluated = {("bc", "shipped"): [23, 0], ("bc", "redrawn"): [0, 23]}  # crossings the choice must not see
     assert chosen_draws(screen_table(record)) == chosen_draws(screened_draws(_draws(evaluated), record))
     assert chosen_draws(screen_table(record)) == {"bc": {0: "shipped", 1: "redrawn"}}
+
+
+def test_a_refused_seed_is_chosen_for_among_its_further_draws_and_the_control_never_reaches_them():
+    record = _screen_record(
+        {"bc+": [0, 6], "bc+redrawn": [0, 6], "bc+redrawn-2": [None, 6], "bc+redrawn-3": [None, 0]},
+        {"bc+": [-6.0, -5.0], "bc+redrawn": [-7.0, -4.0], "bc+redrawn-2": [None, -3.0], "bc+redrawn-3": [None, -9.0]},
+    )
+    table = screen_table(record)
+    assert ("redrawn-3", 1) in table.loc["bc"].index and ("redrawn-3", 0) not in table.loc["bc"].index
+    # seed 1: both plain draws fail; of the further ones only redrawn-3 passes, though worse on validation
+    assert chosen_draws(table) == {"bc": {0: "shipped", 1: "redrawn-3"}}
+    assert chosen_draws(table, screened_only=False) == {"bc": {0: "shipped", 1: "redrawn"}}
+    assert chosen_draws(table, further=()) == {"bc": {0: "shipped", 1: None}}
+    assert draw_name("iql", "redrawn-2") == "iql+redrawn-2" and draw_name("bc", "with-stress") == "bc+with-stress"
+    with pytest.raises(ValueError, match="unknown draw 'redrawn-9'"):
+        draw_name("bc", "redrawn-9")
+
+
+def test_a_further_redraw_is_a_deployable_cost_model_numbered_from_one():
+    assert [redrawn_cost_model_name(k) for k in (1, 2, 3)] == ["picnn-redrawn", "picnn-redrawn-2", "picnn-redrawn-3"]
+    assert is_deployable_cost_model("picnn-redrawn-2") and not is_deployable_cost_model("picnn-full-state")
+    with pytest.raises(ValueError, match="numbered from 1"):
+        redrawn_cost_model_name(0)
