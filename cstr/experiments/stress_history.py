@@ -498,17 +498,18 @@ def chosen_draws(
     a refused seed); ``None`` where none of those passes either (the seed is refused: no corrected controller is
     deployed). ``{policy: {seed: draw or None}}``.
 
-    With ``screened_only=False`` it is the same choice among ``candidates`` without the screen (it refuses
-    nothing, so it never reaches the further draws): the control that separates what the screen costs from what
-    choosing among two draws on validation gains."""
+    With ``screened_only=False`` it is the same choice without the screen among every draw the table has for the
+    seed, ``candidates`` and ``further`` alike: the control with the procedure's draws, which separates what the
+    screen costs from what choosing among draws on validation gains."""
     choice = {}
     for policy in screened.index.get_level_values("policy").unique():
         rows = screened.loc[policy]
         choice[policy] = {}
         for seed in sorted(rows.loc[list(candidates)].index.get_level_values("seed").unique()):
-            chosen = _best_draw(rows, candidates, seed, screened_only)
-            if chosen is None and screened_only:
-                chosen = _best_draw(rows, further, seed, screened_only)
+            if screened_only:
+                chosen = _best_draw(rows, candidates, seed, True) or _best_draw(rows, further, seed, True)
+            else:
+                chosen = _best_draw(rows, (*candidates, *further), seed, False)
             choice[policy][int(seed)] = chosen
     return choice
 
@@ -623,24 +624,37 @@ def redraw_refused(
     refused = sorted({int(key[4:]) for seeds in deployed.values() for key, draw in seeds.items() if draw is None})
     if not refused:
         return history
-    jobs = [(s, root, chosen_target(root), updates or {}, draw) for draw in draws for s in refused]
-    seconds = {draw: {} for draw in draws}
+    further = history.get("further", {"draws": [], "seeds": [], "training_seconds": {}, "controllers": {}})
+    kinds = [d for d in FURTHER_DRAWS if d in draws or d in further["draws"]]
+    seeds = sorted(set(further["seeds"]) | set(refused))
+
+    def evaluated(d, s):
+        return f"seed{s}" in further["controllers"].get(draw_name("iql", d), {}).get("stress", {})
+
+    # the record is a full grid (every further draw for every seed that has any); what is done is kept
+    todo = [(d, s) for d in kinds for s in seeds if not evaluated(d, s)]
+    if not todo:
+        raise ValueError(
+            f"the further draws {kinds} of seeds {refused} were already tried and none passes: those seeds stay refused"
+        )
+    jobs = [(s, root, chosen_target(root), updates or {}, d) for d, s in todo]
+    seconds = {d: dict(further["training_seconds"].get(d, {})) for d in kinds}
     for report in train_in_processes(_further_training_job, jobs, root, workers, backend, address):
         seconds[report["draw"]][str(report["seed"])] = report["seconds"]
-    names = [draw_name(policy, draw) for draw in draws for policy in ("bc", "iql")]
     jobs = [
-        (name, s, scenario, history["episodes"], history["first_seed"], root)
-        for name in names
-        for s in refused
+        (draw_name(policy, d), s, scenario, history["episodes"], history["first_seed"], root)
+        for d, s in todo
+        for policy in ("bc", "iql")
         for scenario in ALL_SCENARIO_NAMES
     ]
-    controllers = {name: {scenario: {} for scenario in ALL_SCENARIO_NAMES} for name in names}
+    controllers = further["controllers"]
     for result in run_jobs(_further_evaluation_job, jobs, workers, backend, address):
-        controllers[result["name"]][result["scenario"]][f"seed{result['seed']}"] = result["record"]
+        per_scenario = controllers.setdefault(result["name"], {scenario: {} for scenario in ALL_SCENARIO_NAMES})
+        per_scenario[result["scenario"]][f"seed{result['seed']}"] = result["record"]
     history["further"] = {
-        "draws": list(draws),
-        "seeds": refused,
-        "draw_offsets": {draw: _redraw_number(draw) * REDRAW_SEED_OFFSET for draw in draws},
+        "draws": kinds,
+        "seeds": seeds,
+        "draw_offsets": {d: _redraw_number(d) * REDRAW_SEED_OFFSET for d in kinds},
         "training_seconds": seconds,
         "controllers": controllers,
     }
@@ -678,9 +692,15 @@ def deployed_controller(policy: str, seed: int, root=None):
         )
     draw = deployed[policy][f"seed{seed}"]
     if draw is None:
+        tried = seed in history.get("further", {}).get("seeds", [])
         raise ValueError(
             f"training seed {seed} of {policy!r} was refused: none of its draws passed the acceptance screen, so no "
-            "corrected controller is deployed on it; choose another training seed"
+            "corrected controller is deployed on it; "
+            + (
+                "its further draws failed too: choose another training seed"
+                if tried
+                else "python -m cstr stress-history --redraw-refused trains further draws for it"
+            )
         )
     return draw_controller(draw_name(policy, draw), seed, root)
 

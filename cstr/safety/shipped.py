@@ -35,6 +35,7 @@ Every file is checked against the data manifest before it is read.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -89,8 +90,10 @@ def redrawn_cost_model_name(draw: int) -> str:
 
 
 def is_deployable_cost_model(name: str) -> bool:
-    """Whether cost model ``name`` (unseeded) is one of the deployable ones, a further redraw's included."""
-    return name in DEPLOYABLE_COST_MODEL_NAMES or name.startswith(REDRAWN_COST_MODEL_NAME + "-")
+    """Whether cost model ``name`` (unseeded) is one of the deployable ones, a further redraw's
+    (:func:`redrawn_cost_model_name` of 2 or more) included."""
+    further = re.fullmatch(rf"{re.escape(REDRAWN_COST_MODEL_NAME)}-(\d+)", name)
+    return name in DEPLOYABLE_COST_MODEL_NAMES or (further is not None and int(further.group(1)) >= 2)
 
 
 CORRECTION_FILE = "correction.json"

@@ -334,6 +334,27 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     table = stress_history.screened_draws(rows, redrawn_again["screen"])
     stored = redrawn_again["screen"]["deployed"]
     assert stored == {p: {f"seed{s}": d for s, d in c.items()} for p, c in stress_history.chosen_draws(table).items()}
+    # refused again: the same further draw is not trained twice; another one is added beside it
+    history = stress_history.load_stress_history(root)
+    history["screen"]["deployed"]["bc"]["seed1"] = None
+    write_json(root / stress_history.STRESS_HISTORY_FILE, history)
+    update_manifest(root, [stress_history.STRESS_HISTORY_FILE])
+    with pytest.raises(ValueError, match="already tried"):
+        stress_history.redraw_refused(root, workers=1, updates=TOY["updates"], draws=("redrawn-2",))
+    with pytest.raises(ValueError, match="its further draws failed too"):
+        stress_history.deployed_controller("bc", 1, root)
+    history["screen"]["deployed"]["bc"]["seed0"] = None  # a seed without further draws yet
+    write_json(root / stress_history.STRESS_HISTORY_FILE, history)
+    update_manifest(root, [stress_history.STRESS_HISTORY_FILE])
+    with pytest.raises(ValueError, match="--redraw-refused trains further draws"):
+        stress_history.deployed_controller("bc", 0, root)
+    history["screen"]["deployed"]["bc"]["seed0"] = "shipped"
+    write_json(root / stress_history.STRESS_HISTORY_FILE, history)
+    update_manifest(root, [stress_history.STRESS_HISTORY_FILE])
+    grown = stress_history.redraw_refused(root, workers=1, updates=TOY["updates"], draws=("redrawn-3",))["further"]
+    assert grown["draws"] == ["redrawn-2", "redrawn-3"] and grown["seeds"] == [1]
+    assert grown["controllers"]["bc+redrawn-2"] == further["controllers"]["bc+redrawn-2"]  # kept, not retrained
+    assert set(grown["training_seconds"]["redrawn-3"]) == {"1"}
     with pytest.raises(ValueError, match="unknown further draws"):
         stress_history.redraw_refused(root, workers=1, draws=("redrawn-7",))
     with pytest.raises(ValueError, match="below the evaluation range"):

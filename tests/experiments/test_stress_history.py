@@ -105,7 +105,7 @@ def test_the_choice_reads_the_screen_and_the_validation_only_never_the_evaluatio
     assert chosen_draws(screen_table(record)) == {"bc": {0: "shipped", 1: "redrawn"}}
 
 
-def test_a_refused_seed_is_chosen_for_among_its_further_draws_and_the_control_never_reaches_them():
+def test_a_refused_seed_is_chosen_for_among_its_further_draws_and_the_control_sees_the_same_draws():
     record = _screen_record(
         {"bc+": [0, 6], "bc+redrawn": [0, 6], "bc+redrawn-2": [None, 6], "bc+redrawn-3": [None, 0]},
         {"bc+": [-6.0, -5.0], "bc+redrawn": [-7.0, -4.0], "bc+redrawn-2": [None, -3.0], "bc+redrawn-3": [None, -9.0]},
@@ -114,7 +114,8 @@ def test_a_refused_seed_is_chosen_for_among_its_further_draws_and_the_control_ne
     assert ("redrawn-3", 1) in table.loc["bc"].index and ("redrawn-3", 0) not in table.loc["bc"].index
     # seed 1: both plain draws fail; of the further ones only redrawn-3 passes, though worse on validation
     assert chosen_draws(table) == {"bc": {0: "shipped", 1: "redrawn-3"}}
-    assert chosen_draws(table, screened_only=False) == {"bc": {0: "shipped", 1: "redrawn"}}
+    # the control chooses among the same draws without the screen, further ones included where the seed has them
+    assert chosen_draws(table, screened_only=False) == {"bc": {0: "shipped", 1: "redrawn-2"}}
     assert chosen_draws(table, further=()) == {"bc": {0: "shipped", 1: None}}
     assert draw_name("iql", "redrawn-2") == "iql+redrawn-2" and draw_name("bc", "with-stress") == "bc+with-stress"
     with pytest.raises(ValueError, match="unknown draw 'redrawn-9'"):
@@ -123,6 +124,8 @@ def test_a_refused_seed_is_chosen_for_among_its_further_draws_and_the_control_ne
 
 def test_a_further_redraw_is_a_deployable_cost_model_numbered_from_one():
     assert [redrawn_cost_model_name(k) for k in (1, 2, 3)] == ["picnn-redrawn", "picnn-redrawn-2", "picnn-redrawn-3"]
-    assert is_deployable_cost_model("picnn-redrawn-2") and not is_deployable_cost_model("picnn-full-state")
+    assert is_deployable_cost_model("picnn-redrawn-2") and is_deployable_cost_model("picnn-redrawn")
+    for name in ("picnn-full-state", "picnn-redrawn-1", "picnn-redrawn-seed3", "picnn-redrawn-x"):
+        assert not is_deployable_cost_model(name)
     with pytest.raises(ValueError, match="numbered from 1"):
         redrawn_cost_model_name(0)
