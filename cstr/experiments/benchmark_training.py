@@ -10,6 +10,13 @@ workers busy, so the training takes about ``seeds * per-seed total / workers``
 (a lower bound: the stages run in order, so a stage's last jobs can leave
 workers idle). Quote ratios from one run; absolute times drift with the
 machine and its load.
+
+``--scale f`` trains every stage at ``f`` times its recipe's updates
+(:func:`scaled_updates`), the first question of a cheaper recipe; with
+``--validate`` it also prints what that costs in quality: the mean
+validation return over the paper's scenarios of the seed's BC, IQL, BC+
+and IQL+ so trained, beside the shipped ones of the same seed
+(:func:`validation_table`; validation seeds only, never evaluation seeds).
 """
 
 from __future__ import annotations
@@ -21,9 +28,43 @@ from pathlib import Path
 
 import torch
 
+from cstr.agents.bc import BCConfig
+from cstr.agents.iql import IQLConfig
+from cstr.experiments.offset_free_selection import OFFSET_FREE_RECIPE
+from cstr.experiments.registry import training_seed_controller
 from cstr.experiments.reproduce import TRAINING_STAGES, train_stage
+from cstr.experiments.selection import SELECTION_EPISODES, validation_returns
 from cstr.experiments.train import train_in_processes
+from cstr.safety.cost_model import CostModelConfig
 from cstr.storage import add_data_argument, data_root
+
+VALIDATED = ("bc", "iql", "bc+", "iql+")
+"""The controllers whose validation return ``--validate`` compares: the policies and their corrections."""
+
+
+def scaled_updates(scale: float) -> dict[str, int]:
+    """Every stage's recipe updates times ``scale`` (at least 1), keyed as :func:`train_stage` reads them."""
+    if scale <= 0:
+        raise ValueError(f"the scale of the updates must be positive, got {scale}")
+    recipe = {
+        "bc": BCConfig().num_updates,
+        "iql": IQLConfig().num_updates,
+        "picnn": CostModelConfig().num_updates,
+        "dynamics": CostModelConfig().dynamics_updates,
+        "offset-free": OFFSET_FREE_RECIPE["num_updates"],
+    }
+    return {key: max(1, round(scale * value)) for key, value in recipe.items()}
+
+
+def validation_table(seed: int, roots: dict, episodes: int = SELECTION_EPISODES) -> dict[str, dict[str, float]]:
+    """``{label: {controller: mean validation return over the paper's scenarios}}`` of training seed ``seed``'s
+    :data:`VALIDATED` controllers in each data folder of ``roots`` (``{label: folder}``)."""
+    table = {}
+    for label, root in roots.items():
+        controllers = {name: training_seed_controller(name, seed, root) for name in VALIDATED}
+        returns = validation_returns(controllers, episodes=episodes)
+        table[label] = {name: sum(per.values()) / len(per) for name, per in returns.items()}
+    return table
 
 
 def time_one_seed(seed: int, root, updates: dict | None = None) -> dict[str, float]:
@@ -45,18 +86,30 @@ def projection(per_seed_seconds: float, seeds: int, workers: int) -> float:
 
 
 def _command(args) -> int:
+    updates = None if args.scale == 1.0 else scaled_updates(args.scale)
     with tempfile.TemporaryDirectory(prefix="cstr-benchmark-training-") as scratch:
         root = Path(scratch) / "data"
         shutil.copytree(data_root(args.data), root)
         started = time.perf_counter()
-        seconds = time_one_seed(args.seed, root)
+        seconds = time_one_seed(args.seed, root, updates)
         total = time.perf_counter() - started
-    print(f"training seed {args.seed}, every cell in turn on one core (full recipes):")
+        validation = (
+            validation_table(args.seed, {"shipped": data_root(args.data), "trained": root}) if args.validate else None
+        )
+    recipe = "full recipes" if updates is None else f"recipes at {args.scale:g} of their updates: {updates}"
+    print(f"training seed {args.seed}, every cell in turn on one core ({recipe}):")
     for stage, value in seconds.items():
         print(f"  {stage:22s} {value:8.1f} s  ({100 * value / total:4.1f} %)")
     print(f"  {'total':22s} {total:8.1f} s")
     minutes = projection(total, args.seeds, args.workers) / 60.0
     print(f"projected training stage for {args.seeds} seeds on {args.workers} workers: {minutes:.0f} min (lower bound)")
+    if validation is not None:
+        print(
+            f"mean validation return over the paper's scenarios ({SELECTION_EPISODES} episodes each), seed {args.seed}:"
+        )
+        for name in VALIDATED:
+            shipped, trained = validation["shipped"][name], validation["trained"][name]
+            print(f"  {name:5s} shipped {shipped:9.2f}   trained here {trained:9.2f}")
     return 0
 
 
@@ -67,5 +120,16 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=3, help="the training seed to time (default 3)")
     parser.add_argument("--seeds", type=int, default=10, help="seeds to project for (default 10)")
     parser.add_argument("--workers", type=int, default=2, help="workers to project for (default 2)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="train every stage at this fraction of its recipe's updates (default 1)",
+    )
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="also compare the seed's bc, iql, bc+ and iql+ so trained with the shipped ones on validation seeds",
+    )
     add_data_argument(parser)
     parser.set_defaults(func=_command)

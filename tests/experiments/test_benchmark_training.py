@@ -4,8 +4,9 @@ import shutil
 
 import pytest
 
-from cstr.experiments.benchmark_training import projection, time_one_seed
+from cstr.experiments.benchmark_training import VALIDATED, projection, scaled_updates, time_one_seed, validation_table
 from cstr.experiments.reproduce import TRAINING_STAGES
+from cstr.safety.cost_model import CostModelConfig
 from cstr.seeds import TRAINING_SEEDS
 from cstr.storage import data_root
 
@@ -22,6 +23,20 @@ def test_every_cell_of_one_seed_is_timed_in_a_copy(tmp_path):
     trained = f"iql-increments-seed{UNSHIPPED_SEED}.pt"
     assert (root / "weights" / trained).is_file()
     assert not (data_root() / "weights" / trained).exists()  # the shipped folder untouched
+    # what the networks so trained score on validation seeds, beside another folder's (here the same one)
+    table = validation_table(UNSHIPPED_SEED, {"a": root, "b": root}, episodes=1)
+    assert list(table["a"]) == list(VALIDATED) and table["a"] == table["b"]
+    assert all(value < 0 for value in table["a"].values())  # rewards are negative squared errors
+
+
+def test_a_scaled_recipe_scales_every_stage_and_keeps_one_update_at_least():
+    full, third = scaled_updates(1.0), scaled_updates(1 / 3)
+    assert set(full) == {"bc", "iql", "picnn", "dynamics", "offset-free"}
+    assert full["picnn"] == CostModelConfig().num_updates and full["dynamics"] == CostModelConfig().dynamics_updates
+    assert all(third[key] == round(full[key] / 3) for key in full)
+    assert scaled_updates(1e-9) == dict.fromkeys(full, 1)
+    with pytest.raises(ValueError, match="must be positive"):
+        scaled_updates(0.0)
 
 
 def test_projection_spreads_the_seeds_over_the_workers():
