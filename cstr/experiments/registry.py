@@ -41,6 +41,7 @@ question is what information buys (chapters 5, 6 and the information table,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from cstr.agents.policy import load_policy_controller
@@ -56,6 +57,7 @@ from cstr.safety.shipped import (
     STRESS_HISTORY_COST_MODEL_NAME,
     load_corrected_controller,
     load_model_cost_minimiser,
+    redrawn_cost_model_name,
 )
 
 PI_NAMES = ("pi", "pi-tuned")
@@ -99,6 +101,16 @@ VARIANT_COST_MODELS = {
     "redrawn": REDRAWN_COST_MODEL_NAME,
 }
 """The cost model behind each corrected variant ``<policy>+<variant>``."""
+FURTHER_REDRAW = re.compile(r"(bc|iql)\+redrawn-(\d+)")
+"""A further redraw's controller, ``<policy>+redrawn-<k>`` (k at least 2): the deployed recipe drawn again for a
+training seed the acceptance screen refused (:func:`cstr.experiments.stress_history.redraw_refused`)."""
+
+
+def _further_redraw(name: str) -> int | None:
+    """``k`` of a further redraw's controller ``name``, else ``None``."""
+    match = FURTHER_REDRAW.fullmatch(name)
+    return int(match.group(2)) if match is not None and int(match.group(2)) >= 2 else None
+
 
 LOADERS: dict[str, Callable[..., object]] = {
     "pi": lambda root: RandomisedPI(),
@@ -137,13 +149,16 @@ def load_controller(name: str, root=None):
 
 
 def training_seed_controller(name: str, seed: int, root=None):
-    """A trained controller (:data:`TRAINED_NAMES`, or a study's: :data:`STUDY_NAMES`) with the weights
-    of one training seed."""
-    if name not in TRAINED_NAMES + STUDY_NAMES:
+    """A trained controller (:data:`TRAINED_NAMES`, a study's: :data:`STUDY_NAMES`, or a further redraw's:
+    :data:`FURTHER_REDRAW`) with the weights of one training seed."""
+    further = _further_redraw(name)
+    if name not in TRAINED_NAMES + STUDY_NAMES and further is None:
         raise ValueError(
-            f"{name!r} has no training seeds; trained controllers: {', '.join(TRAINED_NAMES + STUDY_NAMES)}"
+            f"{name!r} has no training seeds; trained controllers: {', '.join(TRAINED_NAMES + STUDY_NAMES)} "
+            "and the further redraws <policy>+redrawn-<k>"
         )
     base, plus, variant = name.partition("+")
     if not plus:
         return load_policy_controller(f"{base}-seed{seed}", root)
-    return load_corrected_controller(base, root, seed=seed, cost_model=VARIANT_COST_MODELS[variant])
+    cost_model = VARIANT_COST_MODELS[variant] if further is None else redrawn_cost_model_name(further)
+    return load_corrected_controller(base, root, seed=seed, cost_model=cost_model)

@@ -50,7 +50,6 @@ from scipy.stats import binomtest
 from cstr.agents.weights import load_sidecar, seeded_name, weight_files
 from cstr.control.rollout import rollout
 from cstr.envs.core import TERMINATION_TEMPERATURE
-from cstr.experiments.evaluation import evaluate
 from cstr.experiments.parallel import add_parallel_arguments, check_backend, run_jobs
 from cstr.experiments.registry import REDRAWN_NAMES, STRESS_HISTORY_NAMES, training_seed_controller
 from cstr.experiments.reproduce import RESULTS_DIR, chosen_target, evaluate_grid, train_seed_cost_model
@@ -64,7 +63,6 @@ from cstr.safety.shipped import (
     REDRAWN_COST_MODEL_NAME,
     STRESS_HISTORY_COST_MODEL_NAME,
     dynamics_name,
-    load_corrected_controller,
     redrawn_cost_model_name,
 )
 from cstr.seeds import (
@@ -102,15 +100,16 @@ TRAINING_SCENARIOS = ARMS["with-stress"].scenarios
 
 
 def _train_job(args) -> dict:
-    seed, root, target, updates, arm_name = args
-    arm = ARMS[arm_name]
+    """One cost model of the deployed recipe: ``cost_model`` for training ``seed`` on ``scenarios``' datasets, its
+    draw seeded by ``seed + offset``; ``label`` (an arm, or a further draw) comes back with its seconds."""
+    seed, root, target, updates, label, cost_model, scenarios, offset = args
     torch.set_num_threads(1)
     started = time.perf_counter()
-    written = train_seed_cost_model(seed, root, target, arm.cost_model, updates, arm.scenarios, arm.draw_offset)
+    written = train_seed_cost_model(seed, root, target, cost_model, updates, scenarios, offset)
     return {
         "seed": seed,
-        "name": arm.cost_model,
-        "arm": arm_name,
+        "name": cost_model,
+        "label": label,
         "seconds": time.perf_counter() - started,
         "written": written,
     }
@@ -121,10 +120,15 @@ def train(
 ) -> dict:
     """Every arm's cost model for every seed of ``seeds``; returns the seconds of each, ``{arm: {seed: s}}``."""
     root = data_root(root)
-    jobs = [(int(s), root, chosen_target(root), updates or {}, arm) for arm in arms for s in seeds]
+    target = chosen_target(root)
+    jobs = [
+        (int(s), root, target, updates or {}, arm, ARMS[arm].cost_model, ARMS[arm].scenarios, ARMS[arm].draw_offset)
+        for arm in arms
+        for s in seeds
+    ]
     seconds = {arm: {} for arm in arms}
     for report in train_in_processes(_train_job, jobs, root, workers, backend, address):
-        seconds[report["arm"]][str(report["seed"])] = report["seconds"]
+        seconds[report["label"]][str(report["seed"])] = report["seconds"]
     return seconds
 
 
@@ -313,16 +317,6 @@ def draw_name(policy: str, draw: str) -> str:
     raise ValueError(f"unknown draw {draw!r}; draws: {', '.join((*DRAWS, *FURTHER_DRAWS))}")
 
 
-def draw_controller(name: str, seed: int, root=None):
-    """A study controller (a registered one of :data:`DRAWS`, or a further draw's ``<policy>+redrawn-<k>``) with
-    training seed ``seed``'s policy and cost model."""
-    policy, _, variant = name.partition("+")
-    if variant in FURTHER_DRAWS:
-        cost_model = redrawn_cost_model_name(_redraw_number(variant))
-        return load_corrected_controller(policy, root, seed=seed, cost_model=cost_model)
-    return training_seed_controller(name, seed, root)
-
-
 def draw_episodes(history: dict, results, policy: str, draw: str, scenario: str, seed: int) -> list[dict]:
     """The evaluation episodes of ``policy`` corrected with training seed ``seed``'s ``draw`` (:func:`draw_name`)
     in ``scenario`` (:func:`study_episodes`)."""
@@ -383,7 +377,7 @@ turns up in about a quarter of them)."""
 def _screen_job(args) -> dict:
     kind, name, seed, root, episodes, first_seed = args
     torch.set_num_threads(1)
-    controller = draw_controller(name, seed, root)
+    controller = training_seed_controller(name, seed, root)
     result = {"kind": kind, "name": name, "seed": seed}
     if kind == "screen":
         reasons = rollout(controller, "stress", list(range(first_seed, first_seed + episodes)))["termination_reasons"]
@@ -425,10 +419,9 @@ def screen(
     seeds = [int(s) for s in seeds]
     further = history.get("further", {"draws": [], "seeds": []})
     further_seeds = [s for s in further["seeds"] if s in seeds]
-    screened = [(draw_name(p, d), seeds) for d in DRAWS for p in ("bc", "iql")]
-    screened += [(draw_name(p, d), further_seeds) for d in further["draws"] for p in ("bc", "iql")]
-    validated = [(draw_name(p, d), seeds) for d in PLAIN_DRAWS for p in ("bc", "iql")]
-    validated += [(draw_name(p, d), further_seeds) for d in further["draws"] for p in ("bc", "iql")]
+    further_names = [(draw_name(p, d), further_seeds) for d in further["draws"] for p in ("bc", "iql")]
+    screened = [(draw_name(p, d), seeds) for d in DRAWS for p in ("bc", "iql")] + further_names
+    validated = [(draw_name(p, d), seeds) for d in PLAIN_DRAWS for p in ("bc", "iql")] + further_names
     jobs = [("screen", name, s, root, episodes, first_seed) for name, on in screened for s in on]
     jobs += [("validation", name, s, root, validation_episodes, first_seed) for name, on in validated for s in on]
     record = {
@@ -578,27 +571,15 @@ def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> 
     return table
 
 
-def _further_training_job(args) -> dict:
-    seed, root, target, updates, draw = args
-    torch.set_num_threads(1)
-    started = time.perf_counter()
-    cost_model = redrawn_cost_model_name(_redraw_number(draw))
-    offset = _redraw_number(draw) * REDRAW_SEED_OFFSET
-    written = train_seed_cost_model(seed, root, target, cost_model, updates, SCENARIO_NAMES, offset)
-    return {
-        "seed": seed,
-        "name": cost_model,
-        "draw": draw,
-        "seconds": time.perf_counter() - started,
-        "written": written,
-    }
-
-
-def _further_evaluation_job(args) -> dict:
-    name, seed, scenario, episodes, first_seed, root = args
-    torch.set_num_threads(1)
-    record = evaluate(draw_controller(name, seed, root), scenario, episodes, first_seed, name=name).to_record()
-    return {"name": name, "seed": seed, "scenario": scenario, "record": record}
+def _screened_history(root) -> dict:
+    """The stored study with its screen's deployment choice, or a clear error where either is missing."""
+    history = load_stress_history(root)
+    if history is None or "deployed" not in history.get("screen", {}):
+        raise ValueError(
+            "no deployment has been chosen in this data folder; run python -m cstr stress-history, then "
+            "python -m cstr stress-history --screen"
+        )
+    return history
 
 
 def redraw_refused(
@@ -614,9 +595,7 @@ def redraw_refused(
     the study's record. Nothing to do (and nothing written) where no seed was refused."""
     check_backend(backend, workers)
     root = data_root(root)
-    history = load_stress_history(root)
-    if history is None or "deployed" not in history.get("screen", {}):
-        raise ValueError("no screen has been run in this data folder; run python -m cstr stress-history --screen")
+    history = _screened_history(root)
     unknown = [d for d in draws if d not in FURTHER_DRAWS]
     if unknown:
         raise ValueError(f"unknown further draws {unknown}; the further draws: {', '.join(FURTHER_DRAWS)}")
@@ -637,20 +616,35 @@ def redraw_refused(
         raise ValueError(
             f"the further draws {kinds} of seeds {refused} were already tried and none passes: those seeds stay refused"
         )
-    jobs = [(s, root, chosen_target(root), updates or {}, d) for d, s in todo]
-    seconds = {d: dict(further["training_seconds"].get(d, {})) for d in kinds}
-    for report in train_in_processes(_further_training_job, jobs, root, workers, backend, address):
-        seconds[report["draw"]][str(report["seed"])] = report["seconds"]
+    target = chosen_target(root)
     jobs = [
-        (draw_name(policy, d), s, scenario, history["episodes"], history["first_seed"], root)
+        (
+            s,
+            root,
+            target,
+            updates or {},
+            d,
+            redrawn_cost_model_name(_redraw_number(d)),
+            SCENARIO_NAMES,
+            _redraw_number(d) * REDRAW_SEED_OFFSET,
+        )
         for d, s in todo
-        for policy in ("bc", "iql")
-        for scenario in ALL_SCENARIO_NAMES
     ]
+    seconds = {d: dict(further["training_seconds"].get(d, {})) for d in kinds}
+    for report in train_in_processes(_train_job, jobs, root, workers, backend, address):
+        seconds[report["label"]][str(report["seed"])] = report["seconds"]
+    evaluated_now, _ = evaluate_grid(
+        [(draw_name(policy, d), s) for d, s in todo for policy in ("bc", "iql")],
+        history["episodes"],
+        root,
+        workers,
+        backend,
+        address,
+    )
     controllers = further["controllers"]
-    for result in run_jobs(_further_evaluation_job, jobs, workers, backend, address):
-        per_scenario = controllers.setdefault(result["name"], {scenario: {} for scenario in ALL_SCENARIO_NAMES})
-        per_scenario[result["scenario"]][f"seed{result['seed']}"] = result["record"]
+    for name, scenarios in evaluated_now.items():
+        for scenario, records in scenarios.items():
+            controllers.setdefault(name, {}).setdefault(scenario, {}).update(records)
     history["further"] = {
         "draws": kinds,
         "seeds": seeds,
@@ -678,12 +672,7 @@ def deployed_controller(policy: str, seed: int, root=None):
     """What the deployment procedure runs for ``policy`` (``"bc"`` or ``"iql"``) on training seed ``seed``: the
     policy corrected with the draw the screen and the validation chose (stored by :func:`screen`). A refused seed
     (no draw passed) has none: the plant keeps the controller it has, and this raises."""
-    history = load_stress_history(root)
-    if history is None or "deployed" not in history.get("screen", {}):
-        raise ValueError(
-            "no deployment has been chosen in this data folder; run python -m cstr stress-history, then "
-            "python -m cstr stress-history --screen"
-        )
+    history = _screened_history(root)
     deployed = history["screen"]["deployed"]
     if policy not in deployed or f"seed{seed}" not in deployed[policy]:
         raise ValueError(
@@ -702,7 +691,7 @@ def deployed_controller(policy: str, seed: int, root=None):
                 else "python -m cstr stress-history --redraw-refused trains further draws for it"
             )
         )
-    return draw_controller(draw_name(policy, draw), seed, root)
+    return training_seed_controller(draw_name(policy, draw), seed, root)
 
 
 def fit_table(seeds, root=None, arms=tuple(ARMS)) -> pd.DataFrame:

@@ -74,6 +74,11 @@ def test_training_seed_controllers_carry_their_names_and_refuse_untrained_ones()
     assert training_seed_controller("iql+full-state", 0).name == "iql+full-state"
     assert training_seed_controller("bc+", 1).name == "bc+"
     assert training_seed_controller("iql+offset-free", 2).name == "iql+offset-free"
+    # a further redraw the acceptance screen asked for (shipped for seed 5 only); numbered from 2
+    assert training_seed_controller("bc+redrawn-2", 5).name == "bc+redrawn-2"
+    for name in ("bc+redrawn-1", "pi+redrawn-2", "iql+redrawn-x"):
+        with pytest.raises(ValueError, match="has no training seeds"):
+            training_seed_controller(name, 5)
     with pytest.raises(ValueError, match="no training seeds"):
         training_seed_controller("pi", 0)
 

@@ -330,7 +330,7 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     rows = stress_history.crossing_draws(redrawn_again, results, further=True)
     assert ("bc", "redrawn-2", 1) in rows.index and ("bc", "redrawn-2", 0) not in rows.index
     assert len(stress_history.crossing_draws(redrawn_again, results)) == len(draws)  # without them by default
-    assert stress_history.draw_controller("iql+redrawn-2", 1, root).name == "iql+redrawn-2"
+    assert training_seed_controller("iql+redrawn-2", 1, root).name == "iql+redrawn-2"
     table = stress_history.screened_draws(rows, redrawn_again["screen"])
     stored = redrawn_again["screen"]["deployed"]
     assert stored == {p: {f"seed{s}": d for s, d in c.items()} for p, c in stress_history.chosen_draws(table).items()}
