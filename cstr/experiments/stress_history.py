@@ -530,9 +530,11 @@ def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> 
     whose draw differs from the baseline's), ``crossings`` and ``baseline crossings`` (episodes above the
     limit), ``total_reward`` and ``baseline total_reward`` (means over the seeds' episodes), ``change``
     (relative, positive when ``choice`` scores higher), ``polymer_offset`` and ``baseline polymer_offset`` (as
-    in :func:`cstr.experiments.results.safety_summary`), and, with the seeds as the units, ``seeds better`` and
-    ``seeds worse`` (a changed seed's mean total reward above or below the baseline's) and ``seed changes``
-    (``{seed: mean difference}`` of the changed seeds).
+    in :func:`cstr.experiments.results.safety_summary`), and, with the seeds as the units, ``crossing seeds``
+    and ``baseline crossing seeds`` (seeds with an episode above the limit), ``seeds better`` and ``seeds worse``
+    (a changed seed's mean total reward above or below the baseline's), ``seed changes`` (``{seed: mean
+    difference}`` of the changed seeds) and ``seed relative changes`` (``{seed: relative change of the seed's
+    mean}`` of every seed, 0 where unchanged).
     """
     rows = {}
     for policy, chosen in choice.items():
@@ -546,11 +548,14 @@ def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> 
             ours = [e for pair in per_seed.values() for e in pair[0]]
             theirs = [e for pair in per_seed.values() for e in pair[1]]
             summary, base = safety_summary(ours), safety_summary(theirs)
-            differences = {
-                s: float(np.mean([e["total_reward"] for e in per_seed[s][0]]))
-                - float(np.mean([e["total_reward"] for e in per_seed[s][1]]))
-                for s in changed
+            means = {
+                s: [float(np.mean([e["total_reward"] for e in episodes])) for episodes in pair]
+                for s, pair in per_seed.items()
             }
+            differences = {s: means[s][0] - means[s][1] for s in changed}
+            crossing = [
+                [any(e["safety_violation"] for e in episodes) for episodes in pair] for pair in per_seed.values()
+            ]
             rows[(policy, scenario)] = {
                 "seeds": len(seeds),
                 "refused": sum(draw is None for draw in chosen.values()),
@@ -562,9 +567,12 @@ def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> 
                 "change": (summary["total_reward"] - base["total_reward"]) / abs(base["total_reward"]),
                 "polymer_offset": summary["polymer_offset"],
                 "baseline polymer_offset": base["polymer_offset"],
+                "crossing seeds": sum(flags[0] for flags in crossing),
+                "baseline crossing seeds": sum(flags[1] for flags in crossing),
                 "seeds better": sum(d > 0 for d in differences.values()),
                 "seeds worse": sum(d < 0 for d in differences.values()),
                 "seed changes": differences,
+                "seed relative changes": {s: (m[0] - m[1]) / abs(m[1]) for s, m in means.items()},
             }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.names = ["policy", "scenario"]

@@ -302,6 +302,16 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     assert np.mean(list(row["seed changes"].values())) == pytest.approx(
         row["total_reward"] - row["baseline total_reward"]
     )
+    for seed, difference in row["seed changes"].items():  # the relative change is the difference over the baseline
+        baseline_mean = np.mean([e["total_reward"] for e in results.episodes_of("iql+", "startup", seed)])
+        assert row["seed relative changes"][seed] == pytest.approx(difference / abs(baseline_mean))
+    assert (same["crossing seeds"] == same["baseline crossing seeds"]).all()
+    assert all(set(r["seed relative changes"].values()) <= {0.0} for _, r in same.iterrows())
+    for policy in ("bc", "iql"):  # a seed crosses where any of its episodes does
+        crossed = sum(
+            any(e["safety_violation"] for e in results.episodes_of(f"{policy}+", "stress", s)) for s in (0, 1)
+        )
+        assert redrawn.loc[(policy, "stress"), "baseline crossing seeds"] == crossed
     # a refused seed is left out of both sides
     one_refused = {p: {0: "shipped", 1: None} for p in ("bc", "iql")}
     left = stress_history.deployment_outcome(one_refused, shipped, both, results)
