@@ -46,14 +46,14 @@ def number_list(values, fmt: str = "{:.0f}") -> str:
     return ", ".join(fmt.format(value) for value in values)
 
 
-def number_range(values, fmt: str = "{:.1f}") -> str:
-    """The span of ``values``: ``"1.5-7.0"``, one number where both ends read the same in ``fmt``, ``""`` for
-    none."""
+def number_range(values, fmt: str = "{:.1f}", separator: str = "-") -> str:
+    """The span of ``values``: ``"1.5-7.0"`` (its ends joined by ``separator``), one number where both ends read
+    the same in ``fmt``, ``""`` for none."""
     values = list(values)
     if not values:
         return ""
     low, high = fmt.format(min(values)), fmt.format(max(values))
-    return low if low == high else f"{low}-{high}"
+    return low if low == high else f"{low}{separator}{high}"
 
 
 def seeds_text(seeds) -> str:

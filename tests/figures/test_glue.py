@@ -113,6 +113,8 @@ def test_number_list_and_range():
     assert number_range([4.0, 4.0]) == "4.0"
     assert number_range([7.25, 1.5, 3.0]) == "1.5-7.2"
     assert number_range([9.71, 9.74]) == "9.7"  # both ends read alike: one number, not "9.7-9.7"
+    assert number_range([-0.5, 28.1], "{:+.1f} %", " to ") == "-0.5 % to +28.1 %"
+    assert number_range([0.0, 0.0], "{:+.1f} %", " to ") == "+0.0 %"
 
 
 def test_seeds_text_names_one_seed_several_or_none():
