@@ -516,6 +516,37 @@ def _best_draw(rows: pd.DataFrame, kinds, seed: int, screened_only: bool) -> str
     return max(allowed, key=lambda d: rows.loc[(d, seed), "validation"], default=None)
 
 
+def validation_ranking(screened: pd.DataFrame, history: dict, results) -> pd.DataFrame:
+    """Does validation rank each seed's two plain draws as the evaluation does? Rows ``(policy, seed)`` of
+    :func:`screened_draws`'s table: ``validation gap`` (the shipped draw's validation return minus the redrawn
+    one's), ``evaluation gap`` (the same of their evaluation returns, each the mean over the paper's scenarios of
+    the scenario means) and ``agrees`` (both gaps favour the same draw)."""
+
+    def evaluation_return(policy, draw, seed):
+        return np.mean(
+            [
+                np.mean([e["total_reward"] for e in draw_episodes(history, results, policy, draw, scenario, seed)])
+                for scenario in SCENARIO_NAMES
+            ]
+        )
+
+    rows = []
+    for policy in screened.index.get_level_values("policy").unique():
+        for seed in history["training_seeds"]:
+            shipped, redrawn = (screened.loc[(policy, draw, seed), "validation"] for draw in PLAIN_DRAWS)
+            gap = evaluation_return(policy, "shipped", seed) - evaluation_return(policy, "redrawn", seed)
+            rows.append(
+                {
+                    "policy": policy,
+                    "seed": int(seed),
+                    "validation gap": shipped - redrawn,
+                    "evaluation gap": gap,
+                    "agrees": (shipped > redrawn) == (gap > 0),
+                }
+            )
+    return pd.DataFrame(rows).set_index(["policy", "seed"])
+
+
 def fixed_choice(choice: dict, draw: str = "shipped") -> dict:
     """``choice``'s policies and seeds with ``draw`` everywhere: deploying one kind of draw, unscreened."""
     return {policy: dict.fromkeys(seeds, draw) for policy, seeds in choice.items()}

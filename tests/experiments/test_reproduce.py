@@ -270,6 +270,11 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     assert set(screened["validation"]["returns"]["bc+"]["seed1"]) == set(SCENARIO_NAMES)
     table = stress_history.screened_draws(draws, screened)
     procedure = stress_history.chosen_draws(table)
+    ranking = stress_history.validation_ranking(table, both, results)
+    assert list(ranking.index) == [(p, s) for p in ("bc", "iql") for s in (0, 1)]
+    assert (ranking["agrees"] == ((ranking["validation gap"] > 0) == (ranking["evaluation gap"] > 0))).all()
+    gap = table.loc[("bc", "shipped", 1), "validation"] - table.loc[("bc", "redrawn", 1), "validation"]
+    assert ranking.loc[("bc", 1), "validation gap"] == pytest.approx(gap)
     # the procedure's choice is stored with the screen, and deployed_controller serves it; a refused seed has none
     assert screened["deployed"] == {p: {f"seed{s}": d for s, d in seeds.items()} for p, seeds in procedure.items()}
     for policy, seeds in procedure.items():
