@@ -52,7 +52,7 @@ from cstr.agents.weights import (
     weight_files,
 )
 from cstr.safety.correction import CorrectedController, CorrectionConfig
-from cstr.safety.cost_model import DEPLOYABLE_TARGETS, FULL_STATE_FIELDS, CostModelResult
+from cstr.safety.cost_model import DEPLOYABLE_TARGETS, FULL_STATE_FIELDS, CostModelConfig, CostModelResult
 from cstr.safety.dynamics import DynamicsModel
 from cstr.safety.history import OBS_DIM
 from cstr.safety.model_minimiser import ModelCostMinimiser
@@ -94,6 +94,22 @@ def is_deployable_cost_model(name: str) -> bool:
     (:func:`redrawn_cost_model_name` of 2 or more) included."""
     further = re.fullmatch(rf"{re.escape(REDRAWN_COST_MODEL_NAME)}-(\d+)", name)
     return name in DEPLOYABLE_COST_MODEL_NAMES or (further is not None and int(further.group(1)) >= 2)
+
+
+def earlier_code_seeds(seeds, root=None, name: str = COST_MODEL_NAME) -> list[int]:
+    """The training seeds among ``seeds`` whose cost model ``name`` an earlier version of the training code
+    trained: its sidecar's config (checked against the manifest) lacks fields today's
+    :class:`~cstr.safety.cost_model.CostModelConfig` records. Retraining such a seed with today's code draws
+    another network, so a result carried by those seeds alone may be the older code's."""
+    root = data_root(root)
+    today = set(CostModelConfig.__dataclass_fields__)
+    earlier = []
+    for seed in seeds:
+        files = weight_files(seeded_name(name, seed))
+        verify_files(root, list(files))
+        if today - set(load_sidecar(root / files[0])["config"]):
+            earlier.append(int(seed))
+    return earlier
 
 
 CORRECTION_FILE = "correction.json"

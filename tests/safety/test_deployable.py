@@ -9,6 +9,7 @@ from helpers import assert_gradient_matches_finite_differences
 
 import cstr
 from cstr.agents.nn import Normaliser
+from cstr.agents.weights import weight_files
 from cstr.data.dataset import training_arrays
 from cstr.plant.scenarios import HOURS_PER_STEP
 from cstr.safety import cost_model, narx, shipped
@@ -17,7 +18,7 @@ from cstr.safety.cost_model import FULL_STATE_FIELDS, CostModelConfig
 from cstr.safety.diagnostics import last_window_misses, limit_term_check, midpoint_convexity_check, peak_predictions
 from cstr.safety.history import HistoryBuffer, history_features, next_history_features
 from cstr.safety.picnn import PICNN
-from cstr.storage import data_root
+from cstr.storage import data_root, update_manifest
 
 WINDOW = 4
 
@@ -228,3 +229,22 @@ def test_limit_term_lowers_the_predicted_peak_temperature_near_the_limit(episode
     with_term, without_term = control["peaks"]["narx"], control["peaks"]["narx-no-limit"]
     assert np.mean(with_term < without_term) >= 0.75
     assert with_term.max() < without_term.max()
+
+
+def test_earlier_code_seeds_are_those_whose_sidecar_lacks_todays_fields(tmp_path):
+    pt_file, json_file = weight_files(f"{shipped.COST_MODEL_NAME}-seed3")
+    written = []
+    for seed, drop in ((0, None), (1, "offset_free")):
+        pt_seed, json_seed = weight_files(f"{shipped.COST_MODEL_NAME}-seed{seed}")
+        (tmp_path / pt_seed).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / pt_seed).write_bytes((data_root() / pt_file).read_bytes())
+        sidecar = json.loads((data_root() / json_file).read_text())
+        assert set(CostModelConfig.__dataclass_fields__) <= set(sidecar["config"])
+        sidecar["config"].pop(drop, None)
+        (tmp_path / json_seed).write_text(json.dumps(sidecar))
+        written += [pt_seed, json_seed]
+    update_manifest(tmp_path, written)
+    assert shipped.earlier_code_seeds([0, 1], tmp_path) == [1]
+    (tmp_path / json_seed).write_text(json.dumps({"config": {}}))
+    with pytest.raises(ValueError, match="checksum|manifest"):
+        shipped.earlier_code_seeds([1], tmp_path)
