@@ -17,6 +17,12 @@ machine and its load.
 validation return over the paper's scenarios of the seed's BC, IQL, BC+
 and IQL+ so trained, beside the shipped ones of the same seed
 (:func:`validation_table`; validation seeds only, never evaluation seeds).
+
+``--seed`` takes several seeds: each is timed in its own copy, one after
+another (or ``--parallel`` at once, which makes their times long), the
+projection reads their mean, and with ``--validate`` the comparison is
+summarised over them, seed by seed (:func:`paired_summary`): a cheaper
+recipe has to hold up over training seeds, not on one.
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from cstr.agents.bc import BCConfig
 from cstr.agents.iql import IQLConfig
 from cstr.experiments.offset_free_selection import OFFSET_FREE_RECIPE
+from cstr.experiments.parallel import run_jobs
 from cstr.experiments.registry import training_seed_controller
 from cstr.experiments.reproduce import TRAINING_STAGES, train_stage
 from cstr.experiments.selection import SELECTION_EPISODES, validation_returns
@@ -85,39 +93,90 @@ def projection(per_seed_seconds: float, seeds: int, workers: int) -> float:
     return seeds * per_seed_seconds / workers
 
 
-def _command(args) -> int:
-    updates = None if args.scale == 1.0 else scaled_updates(args.scale)
+def benchmark_seed(args) -> dict:
+    """One seed's cells timed in a fresh copy of data folder ``source`` (and, with ``validate``, its
+    :data:`VALIDATED` controllers beside the shipped ones): ``{"seed", "seconds", "total", "validation"}``.
+    A module-level job, so that several seeds can run on several processes."""
+    seed, source, updates, validate = args
     with tempfile.TemporaryDirectory(prefix="cstr-benchmark-training-") as scratch:
         root = Path(scratch) / "data"
-        shutil.copytree(data_root(args.data), root)
+        shutil.copytree(source, root)
         started = time.perf_counter()
-        seconds = time_one_seed(args.seed, root, updates)
+        seconds = time_one_seed(seed, root, updates)
         total = time.perf_counter() - started
-        validation = (
-            validation_table(args.seed, {"shipped": data_root(args.data), "trained": root}) if args.validate else None
-        )
+        validation = validation_table(seed, {"shipped": source, "trained": root}) if validate else None
+    return {"seed": seed, "seconds": seconds, "total": total, "validation": validation}
+
+
+def paired_summary(validations: dict[int, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Over the seeds of ``validations`` (``{seed: validation_table's {"shipped": ..., "trained": ...}}``), per
+    :data:`VALIDATED` controller: the median validation return shipped and trained, the number of seeds on which
+    the trained one scores lower (``"worse"``) and the seeds (``"seeds"``), and the lowest of each side."""
+    if not validations:
+        raise ValueError("no validated seeds to summarise; run with --validate")
+    summary = {}
+    for name in VALIDATED:
+        shipped = np.array([table["shipped"][name] for table in validations.values()])
+        trained = np.array([table["trained"][name] for table in validations.values()])
+        summary[name] = {
+            "shipped median": float(np.median(shipped)),
+            "trained median": float(np.median(trained)),
+            "worse": int((trained < shipped).sum()),
+            "seeds": len(validations),
+            "shipped lowest": float(shipped.min()),
+            "trained lowest": float(trained.min()),
+        }
+    return summary
+
+
+def _command(args) -> int:
+    updates = None if args.scale == 1.0 else scaled_updates(args.scale)
+    seeds = list(dict.fromkeys(args.seed))
+    jobs = [(seed, data_root(args.data), updates, args.validate) for seed in seeds]
+    reports = run_jobs(benchmark_seed, jobs, workers=args.parallel)
     recipe = "full recipes" if updates is None else f"recipes at {args.scale:g} of their updates: {updates}"
-    print(f"training seed {args.seed}, every cell in turn on one core ({recipe}):")
-    for stage, value in seconds.items():
-        print(f"  {stage:22s} {value:8.1f} s  ({100 * value / total:4.1f} %)")
-    print(f"  {'total':22s} {total:8.1f} s")
-    minutes = projection(total, args.seeds, args.workers) / 60.0
+    if args.parallel > 1 and len(seeds) > 1:
+        print(f"({min(args.parallel, len(seeds))} seeds at a time: the cells shared the machine, so they time long)")
+    for report in reports:
+        total = report["total"]
+        print(f"training seed {report['seed']}, every cell in turn on one core ({recipe}):")
+        for stage, value in report["seconds"].items():
+            print(f"  {stage:22s} {value:8.1f} s  ({100 * value / total:4.1f} %)")
+        print(f"  {'total':22s} {total:8.1f} s")
+    per_seed = float(np.mean([report["total"] for report in reports]))
+    minutes = projection(per_seed, args.seeds, args.workers) / 60.0
     print(f"projected training stage for {args.seeds} seeds on {args.workers} workers: {minutes:.0f} min (lower bound)")
-    if validation is not None:
-        print(
-            f"mean validation return over the paper's scenarios ({SELECTION_EPISODES} episodes each), seed {args.seed}:"
-        )
+    if not args.validate:
+        return 0
+    print(f"mean validation return over the paper's scenarios ({SELECTION_EPISODES} episodes each):")
+    for report in reports:
         for name in VALIDATED:
-            shipped, trained = validation["shipped"][name], validation["trained"][name]
-            print(f"  {name:5s} shipped {shipped:9.2f}   trained here {trained:9.2f}")
+            shipped, trained = report["validation"]["shipped"][name], report["validation"]["trained"][name]
+            print(f"  seed {report['seed']}  {name:5s} shipped {shipped:9.2f}   trained here {trained:9.2f}")
+    if len(reports) > 1:
+        print(f"over seeds {', '.join(str(report['seed']) for report in reports)}:")
+        for name, row in paired_summary({report["seed"]: report["validation"] for report in reports}).items():
+            print(
+                f"  {name:5s} median shipped {row['shipped median']:8.2f}, trained here {row['trained median']:8.2f}; "
+                f"trained here lower on {row['worse']} of {row['seeds']} seeds; lowest {row['shipped lowest']:.2f} "
+                f"shipped, {row['trained lowest']:.2f} trained here"
+            )
     return 0
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "benchmark-training", help="time one training seed's cells and project make reproduce's training stage"
+        "benchmark-training", help="time training seeds' cells and project make reproduce's training stage"
     )
-    parser.add_argument("--seed", type=int, default=3, help="the training seed to time (default 3)")
+    parser.add_argument(
+        "--seed", type=int, nargs="+", default=[3], help="the training seeds to time, one after another (default 3)"
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="time this many of the seeds at once, each on its own process (default 1: their times stay clean)",
+    )
     parser.add_argument("--seeds", type=int, default=10, help="seeds to project for (default 10)")
     parser.add_argument("--workers", type=int, default=2, help="workers to project for (default 2)")
     parser.add_argument(

@@ -4,7 +4,14 @@ import shutil
 
 import pytest
 
-from cstr.experiments.benchmark_training import VALIDATED, projection, scaled_updates, time_one_seed, validation_table
+from cstr.experiments.benchmark_training import (
+    VALIDATED,
+    paired_summary,
+    projection,
+    scaled_updates,
+    time_one_seed,
+    validation_table,
+)
 from cstr.experiments.reproduce import TRAINING_STAGES
 from cstr.safety.cost_model import CostModelConfig
 from cstr.seeds import TRAINING_SEEDS
@@ -43,3 +50,17 @@ def test_projection_spreads_the_seeds_over_the_workers():
     assert projection(1000.0, 10, 2) == pytest.approx(5000.0)
     with pytest.raises(ValueError, match="at least 1"):
         projection(1000.0, 10, 0)
+
+
+def test_the_paired_summary_counts_the_seeds_a_cheaper_recipe_loses():
+    def table(shipped, trained):
+        return {"shipped": dict.fromkeys(VALIDATED, shipped), "trained": dict.fromkeys(VALIDATED, trained)}
+
+    summary = paired_summary({3: table(-6.0, -12.0), 4: table(-8.0, -7.0), 5: table(-5.0, -11.0)})
+    assert set(summary) == set(VALIDATED)
+    row = summary["iql+"]
+    assert row["worse"] == 2 and row["seeds"] == 3
+    assert row["shipped median"] == -6.0 and row["trained median"] == -11.0
+    assert row["shipped lowest"] == -8.0 and row["trained lowest"] == -12.0
+    with pytest.raises(ValueError, match="--validate"):
+        paired_summary({})
