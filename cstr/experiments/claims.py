@@ -18,6 +18,10 @@ reproduce, so it *holds*, *partly holds* or *does not hold*
   early, per offline RL controller, in the paper's three scenarios and,
   as this book's bar, in the stress scenario
   (:func:`cstr.experiments.results.claim_stable`).
+  Where every one of them stays below the limit but no evaluated controller
+  crosses it either (the random inputs and the data's PI included), the claim
+  could not have failed there: its verdict is *not tested*
+  (:data:`NOT_TESTED`), whatever the count.
 * The secondary summary's "IQL+ is best" is decided per training seed among
   the paper's controllers (:data:`PAPER_CONTROLLERS`), and reported for this
   book's wider set beside it (:func:`cstr.experiments.results.claim_iql_plus_best`).
@@ -61,6 +65,9 @@ ABSTRACT_CORRECTION = (
 )
 NOT_EVALUATED = "not evaluated"
 """The verdict of a claim whose controllers the results do not hold (an older or partial results folder)."""
+NOT_TESTED = "not tested"
+"""The verdict of a stability claim that holds where it could not have failed: no evaluated controller, the
+random inputs included, crosses the limit in those scenarios, so staying below it tells nothing."""
 ORIGINS = {"abstract": "abstract", "book": "this book's bar", "secondary": "secondary summary"}
 """Where a claim comes from, as the one-line verdicts label it: the paper's abstract (quoted or paraphrased),
 a bar this book adds, or a secondary summary of the paper (never the paper's own words)."""
@@ -275,6 +282,20 @@ def _stable(results, scenarios, reference: str = "pi") -> dict:
     note = f"smallest margin to the limit {margin:.1f} K"
     if crossed:
         note += f"; above the limit: {', '.join(crossed)}"
+    everyone = claim_stable(results, scenarios, names=list(results.controllers))
+    crossing = sorted(n for n, v in everyone["violations"].items() if v)
+    closest = min(
+        (float(np.nanmin(results.metric(n, sc, "limit_margin", "pooled"))), n)
+        for n in everyone["violations"]
+        for sc in scenarios
+    )
+    if not crossing:
+        untested = (
+            f"no evaluated controller crosses the limit there: the closest, {closest[1]}, stays "
+            f"{closest[0]:.1f} K below it, so the claim could not have failed"
+        )
+        statistic += f"; {untested}"
+        note += f"; {untested}"
     return {
         "supporting": outcome["clean"],
         "cells": outcome["controllers"],
@@ -283,6 +304,8 @@ def _stable(results, scenarios, reference: str = "pi") -> dict:
         "detail": outcome,
         "smallest_margin": margin,
         "note": note,
+        "crossing_controllers": crossing,
+        "closest_controller": {"name": closest[1], "margin": closest[0]},
     }
 
 
@@ -341,6 +364,8 @@ def evaluate_claim(results, item: Claim, probabilities: bool = True) -> dict:
     outcome["verdict"] = verdict_word(outcome["supporting"], outcome["cells"])
     if item.origin == "book":
         outcome["verdict"] = OWN_VERDICTS[outcome["verdict"]]
+    if "crossing_controllers" in outcome and not outcome["crossing_controllers"]:
+        outcome["verdict"] = NOT_TESTED
     return outcome
 
 

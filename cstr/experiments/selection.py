@@ -209,6 +209,24 @@ def selection_table(selection: dict):
     return table
 
 
+def grid_edge(selection: dict, controller: str = "iql+") -> dict:
+    """Where the chosen correction setting lies in the searched grid (:data:`CANDIDATE_CORRECTIONS` as recorded in
+    ``selection``'s rows): ``step_size_largest`` (its initial step is the largest tried), ``whole_box`` (no trust
+    region: the loosest there is), and ``means``, ``controller``'s mean validation return with the chosen target
+    at each setting, in the grid's order (from a nudge to the whole box)."""
+    chosen = selection["chosen"]
+    rows = [row for row in selection["rows"] if row["controller"] == controller and row["target"] == chosen["target"]]
+    if not rows:
+        raise ValueError(f"the selection record has no {controller!r} rows with target {chosen['target']!r}")
+    steps = [row["correction"]["step_size"] for row in rows]
+    return {
+        "step_size_largest": chosen["correction"]["step_size"] >= max(steps),
+        "whole_box": chosen["correction"]["trust_region"] is None,
+        "means": [float(np.mean(list(row["returns"].values()))) for row in rows],
+        "settings": [correction_label(row["correction"]) for row in rows],
+    }
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "select-cost-model", help="train every cost-model target, choose target and correction on validation seeds"

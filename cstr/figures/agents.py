@@ -62,7 +62,8 @@ def plot_evaluation_boxes(
     scenarios = list(dict.fromkeys(scenario for _, scenario in evaluations))
     names = list(dict.fromkeys(name for name, _ in evaluations))
     rng = np.random.default_rng(jitter_seed)
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.6), squeeze=False)
+    tall = 1.4 if len(names) > 4 else 0.0  # room for slanted names
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.6 + tall), squeeze=False)
     for ax, scenario in zip(axes[0], scenarios):
         present = [name for name in names if (name, scenario) in evaluations]
         values = [evaluations[(name, scenario)].metric(metric) for name in present]
@@ -79,7 +80,16 @@ def plot_evaluation_boxes(
                 color=controller_color(name, position - 1),
                 zorder=3,
             )
-        ax.set_xticks(range(1, len(present) + 1), present)
+        # more than a few names side by side overlap: slant them
+        slanted = len(present) > 4
+        ax.set_xticks(
+            range(1, len(present) + 1),
+            present,
+            rotation=55 if slanted else 0,
+            ha="right" if slanted else "center",
+            rotation_mode="anchor",
+            fontsize=8 if slanted else None,
+        )
         ax.set_title(SCENARIO_TITLES.get(scenario, scenario), fontsize=10)
         if symlog:
             ax.set_yscale("symlog", linthresh=1.0)
@@ -122,8 +132,12 @@ def plot_policy_trajectories(evaluations: dict, names, scenarios=None, episode: 
         axes[-1, column].set_xlabel("time [h]")
     for row, (_, label) in enumerate(rows):
         axes[row, 0].set_ylabel(label, fontsize=8)
-    axes[1, 0].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    # below the panels, not over the curves: one entry per controller, then the setpoint and the limit
+    handles, labels = axes[1, 0].get_legend_handles_labels()
+    columns = min(len(labels), 6)
+    rows_of_legend = -(-len(labels) // columns)
+    fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0.0, 0.03 * rows_of_legend + 0.01, 1.0, 1.0))
     return fig
 
 

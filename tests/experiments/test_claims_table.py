@@ -1,9 +1,12 @@
 """The claims table on the synthetic results of conftest.py: each verdict follows from its cells."""
 
+import json
+
 import pytest
 
 from cstr.experiments import claims as C
 from cstr.experiments import results as R
+from cstr.storage import update_manifest, write_json
 
 
 @pytest.fixture
@@ -51,3 +54,18 @@ def test_verdict_lines_label_their_source(outcomes):
 def test_unknown_claim_is_refused():
     with pytest.raises(KeyError, match="no claim 'nope'"):
         C.claim("nope")
+
+
+def test_a_stability_claim_where_nothing_crosses_is_not_tested(root):
+    """Without bc's one crossing, no controller of the synthetic results crosses: the claim could not fail."""
+    evaluation = json.loads((root / R.EVALUATION_FILE).read_text())
+    for episode in evaluation["controllers"]["bc"]["grade_up"]["seed1"]["episodes"]:
+        episode.update(safety_violation=False, termination_reason="horizon", limit_margin=5.0, peak_temperature=355.0)
+    write_json(root / R.EVALUATION_FILE, evaluation)
+    update_manifest(root, [R.EVALUATION_FILE])
+    outcome = C.evaluate_claim(R.load_results(root), C.claim("stable"), probabilities=False)
+    assert (outcome["supporting"], outcome["cells"]) == (4, 4)
+    assert outcome["verdict"] == C.NOT_TESTED and outcome["crossing_controllers"] == []
+    assert "could not have failed" in outcome["note"] and outcome["closest_controller"]["margin"] == 5.0
+    line = next(line for line in C.verdict_lines({"stable": outcome}, [C.claim("stable")]))
+    assert f"**{C.NOT_TESTED}**" in line
