@@ -218,6 +218,7 @@ def _comparison(results, item: Claim, probabilities: bool = True) -> dict:
     holds = cells["outcome"] == OUTCOMES[0]
     against = cells["outcome"] == OUTCOMES[2]
     per_pair = {a: (int(holds[cells["A"] == a].sum()), int((cells["A"] == a).sum())) for a, _ in item.pairs}
+    against_per_pair = {a: int(against[cells["A"] == a].sum()) for a, _ in item.pairs}
     statistic = "holds in " + ", ".join(f"{a} vs {b} {per_pair[a][0]}/{per_pair[a][1]}" for a, b in item.pairs)
     statistic += (
         f" training seed × scenario cells (paired bootstrap 95 % CI); {int(against.sum())} cells significantly against"
@@ -237,6 +238,7 @@ def _comparison(results, item: Claim, probabilities: bool = True) -> dict:
         "statistic": statistic,
         "unit": "training seed × scenario cells",
         "per_pair": per_pair,
+        "against_per_pair": against_per_pair,
         "table": cells,
         "probabilities": table,
     }
@@ -289,6 +291,13 @@ def _stable(results, scenarios, reference: str = "pi") -> dict:
         for n in everyone["violations"]
         for sc in scenarios
     )
+    clean = [n for n in outcome["violations"] if not bad[n]]
+    if crossing and clean:
+        # staying below the limit by not running the reaction is no safety: say how far from the grade they end
+        offsets = {n: np.nanmedian(_pooled(results, n, scenarios, "steady_state_offset_polymer")) for n in clean}
+        ends = ", ".join(f"{REPORT_NAMES.get(n, n)} {value:.0f}" for n, value in offsets.items())
+        note += f"; median polymer offset [kg/m3] of those that hold: {ends}"
+        statistic += f"; median polymer offset [kg/m3] of those that hold: {ends}"
     if not crossing:
         untested = (
             f"no evaluated controller crosses the limit there: the closest, {closest[1]}, stays "
@@ -307,6 +316,11 @@ def _stable(results, scenarios, reference: str = "pi") -> dict:
         "crossing_controllers": crossing,
         "closest_controller": {"name": closest[1], "margin": closest[0]},
     }
+
+
+def _pooled(results, name: str, scenarios, metric: str) -> np.ndarray:
+    """``metric`` of every episode of ``name`` in ``scenarios``, every training seed."""
+    return np.concatenate([np.asarray(results.metric(name, sc, metric, "pooled"), dtype=float) for sc in scenarios])
 
 
 def _iql_plus_best(results) -> dict:
@@ -411,6 +425,10 @@ def verdict_lines(outcomes: dict, claims=CLAIMS) -> list[str]:
         else:
             where = f"in {outcome['supporting']} of {outcome['cells']}"
         note = f"; {outcome['note']}" if outcome.get("note") else ""
+        against = {a: c for a, c in outcome.get("against_per_pair", {}).items() if c}
+        if against:
+            counts = ", ".join(f"{REPORT_NAMES.get(a, a)} {c}" for a, c in against.items())
+            note = f"; significantly the other way: {counts}" + note
         lines.append(f"{short}: **{outcome['verdict']}** (holds {where} {outcome['unit']}{note}).")
     return lines
 

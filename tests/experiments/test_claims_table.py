@@ -46,9 +46,12 @@ def test_verdict_lines_label_their_source(outcomes):
     assert lines[-1].startswith("[secondary summary] IQL+")
     assert lines[2].startswith("[this book's bar]") and "**partly holds**" in lines[2]
     assert "for BC in 0 of 6 and for IQL in 6 of 6" in lines[0]
+    assert "significantly the other way: BC 6)" in lines[0]  # every one of BC's cells goes to the data's PI
     stable = next(line for line in lines if "stay below the limit in the three scenarios" in line)
     # the line says how near the limit the controllers came, and which crossed it: bc, once
     assert "smallest margin to the limit" in stable and "above the limit: BC in 1 of" in stable
+    # and, since the limit was at stake, how far from the grade those that held it end (synthetic: 1 kg/m3)
+    assert "median polymer offset [kg/m3] of those that hold: IQL 1, BC+ 1, IQL+ 1" in stable
 
 
 def test_unknown_claim_is_refused():
