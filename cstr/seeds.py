@@ -10,6 +10,8 @@ seed                   redrawn control; the policies keep their seed)
 900,000 - 900,015      optimising ``pi-tuned``
 990,000 onwards        validation: choosing seeds, cost models, settings
 1,000,000 onwards      evaluation only; nothing is ever trained there
+2,000,000 onwards      held-out evaluation: episodes drawn only after a
+                       procedure was designed on the ones above
 =====================  ================================================
 
 Every command checks its seeds against this table and refuses a seed on the
@@ -20,6 +22,10 @@ from __future__ import annotations
 
 EVALUATION_SEED_START = 1_000_000
 """Seeds from here up are reserved for evaluation; datasets and training use lower ones."""
+HELD_OUT_SEED_START = 2_000_000
+"""Evaluation seeds that no study had drawn when chapter 8's deployment procedure was designed (its rules came
+after the evaluation from :data:`EVALUATION_SEED_START` had shown what to guard against): the procedure's
+held-out check (:func:`cstr.experiments.stress_history.held_out_check`). Inside the evaluation range."""
 VALIDATION_SEED_START = 990_000
 """Seeds for choosing the cost model and the correction's settings: below the
 evaluation range, apart from the dataset (0 onwards) and pi-tuned (900,000 onwards) seeds."""

@@ -231,10 +231,10 @@ def ship_canonical_cost_model(root) -> list[str]:
 def evaluation_job(args) -> dict:
     """Evaluate one controller (a training seed's, or a fixed one with ``seed=None``) in one scenario
     (runs in a worker); returns its record and, if asked, its first episode's states and inputs."""
-    name, seed, scenario, episodes, root, keep_trajectory = args
+    name, seed, scenario, episodes, root, keep_trajectory, first_seed = args
     torch.set_num_threads(1)
     controller = load_controller(name, root) if seed is None else training_seed_controller(name, seed, root)
-    evaluation = evaluate(controller, scenario, episodes, EVALUATION_SEED_START, name=name)
+    evaluation = evaluate(controller, scenario, episodes, first_seed, name=name)
     result = {"name": name, "seed": seed, "scenario": scenario, "record": evaluation.to_record(), "trajectory": None}
     if keep_trajectory:
         rollout = evaluation.rollout
@@ -244,19 +244,28 @@ def evaluation_job(args) -> dict:
 
 
 def evaluate_grid(
-    controllers, episodes: int, root: Path, workers: int = 1, backend: str = "loky", address=None, keep=(), report=None
+    controllers,
+    episodes: int,
+    root: Path,
+    workers: int = 1,
+    backend: str = "loky",
+    address=None,
+    keep=(),
+    report=None,
+    scenarios=ALL_SCENARIO_NAMES,
+    first_seed: int = EVALUATION_SEED_START,
 ) -> tuple[dict, dict]:
-    """Every ``(name, seed)`` of ``controllers`` (``seed`` ``None`` for a fixed controller) in every scenario on
-    the evaluation seeds, as one job each on ``workers`` workers.
+    """Every ``(name, seed)`` of ``controllers`` (``seed`` ``None`` for a fixed controller) in every scenario of
+    ``scenarios`` on the evaluation seeds from ``first_seed``, as one job each on ``workers`` workers.
 
     Returns the records keyed like ``evaluation.json``'s, ``{name: {scenario: {"seed<s>" or "all": record}}}``,
     and the first episode's states and inputs of the pairs in ``keep``, ``{"<name>/<scenario>/states": ...}``.
     ``report(result)`` is called as each job finishes.
     """
     jobs = [
-        (name, seed, scenario, episodes, root, (name, seed) in keep)
+        (name, seed, scenario, episodes, root, (name, seed) in keep, first_seed)
         for name, seed in controllers
-        for scenario in ALL_SCENARIO_NAMES
+        for scenario in scenarios
     ]
     records, trajectories = {}, {}
     for result in run_jobs(evaluation_job, jobs, workers, backend, address, report=report):

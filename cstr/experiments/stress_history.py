@@ -67,6 +67,7 @@ from cstr.safety.shipped import (
 )
 from cstr.seeds import (
     EVALUATION_SEED_START,
+    HELD_OUT_SEED_START,
     REDRAW_SEED_OFFSET,
     TRAINING_SEEDS,
     TRAINING_SEEDS_HELP,
@@ -621,6 +622,84 @@ def _screened_history(root) -> dict:
     return history
 
 
+def held_out_check(
+    root=None,
+    episodes: int = 100,
+    first_seed: int = HELD_OUT_SEED_START,
+    workers: int = 2,
+    backend="loky",
+    address=None,
+) -> dict:
+    """The deployment procedure's safety on stress episodes it was not designed on: each policy corrected with the
+    draw the screen deployed on each training seed, and with its shipped draw beside it, in the stress scenario on
+    ``episodes`` evaluation seeds from ``first_seed`` (:data:`cstr.seeds.HELD_OUT_SEED_START`: episodes no study
+    had drawn when the procedure's rules were made, after the evaluation's stress episodes had shown what to guard
+    against).
+
+    Stored under ``"held_out"``: ``{"episodes", "first_seed", "scenario", "deployed"`` (the choice it tested)``,
+    "controllers": {name: {"stress": {"seed<s>": record}}}}``; returns it as stored (:func:`held_out_table` reads
+    it)."""
+    check_backend(backend, workers)
+    if first_seed < HELD_OUT_SEED_START:
+        raise ValueError(
+            f"the held-out check draws seeds from {HELD_OUT_SEED_START:,} up, which no study had used when the "
+            f"procedure was designed; {first_seed:,} is below them"
+        )
+    root = data_root(root)
+    history = _screened_history(root)
+    deployed = history["screen"]["deployed"]
+    controllers = set()
+    for policy, seeds in deployed.items():
+        for key, draw in seeds.items():
+            seed = int(key.removeprefix("seed"))
+            controllers.add((draw_name(policy, "shipped"), seed))
+            if draw is not None:
+                controllers.add((draw_name(policy, draw), seed))
+    records, _ = evaluate_grid(
+        sorted(controllers), episodes, root, workers, backend, address, scenarios=("stress",), first_seed=first_seed
+    )
+    history["held_out"] = {
+        "episodes": episodes,
+        "first_seed": first_seed,
+        "scenario": "stress",
+        "deployed": deployed,
+        "controllers": records,
+    }
+    write_json(root / STRESS_HISTORY_FILE, history)
+    update_manifest(root, [STRESS_HISTORY_FILE])
+    return load_stress_history(root)["held_out"]
+
+
+def held_out_table(history: dict) -> pd.DataFrame:
+    """The held-out check (:func:`held_out_check`) per ``(policy, seed)``: the ``draw`` deployed (``None``: refused),
+    its ``crossings``, ``smallest_margin`` [K] and ``polymer_offset`` [kg/m3], and the same of the seed's shipped
+    draw (``shipped ...``). Raises where the check was not run, or tested another choice than the screen's now."""
+    held_out = history.get("held_out")
+    if held_out is None:
+        raise ValueError("the held-out check has not been run here; run python -m cstr stress-history --held-out")
+    if held_out["deployed"] != history["screen"]["deployed"]:
+        raise ValueError(
+            "the held-out check tested another deployment than the screen's now (the screen was run again); "
+            "run python -m cstr stress-history --held-out again"
+        )
+    records = held_out["controllers"]
+    rows = {}
+    for policy, seeds in held_out["deployed"].items():
+        for key, draw in seeds.items():
+            shipped = safety_summary(records[draw_name(policy, "shipped")]["stress"][key]["episodes"])
+            chosen = (
+                safety_summary(records[draw_name(policy, draw)]["stress"][key]["episodes"]) if draw is not None else {}
+            )
+            row = {"draw": draw}
+            for column in ("crossings", "smallest_margin", "polymer_offset"):
+                row[column] = chosen.get(column, np.nan)
+                row[f"shipped {column}"] = shipped[column]
+            rows[(policy, int(key.removeprefix("seed")))] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["policy", "seed"])
+    return table.sort_index()
+
+
 def redraw_refused(
     root=None, workers: int = 2, updates: dict | None = None, backend="loky", address=None, draws=FURTHER_DRAWS
 ) -> dict:
@@ -782,6 +861,12 @@ def register(subparsers) -> None:
         "have run)",
     )
     parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="only the procedure's held-out check: the deployed and the shipped draws in the stress scenario on "
+        f"--episodes evaluation seeds from {HELD_OUT_SEED_START:,}, which no study had drawn (after --screen)",
+    )
+    parser.add_argument(
         "--redraw-refused",
         action="store_true",
         help=f"only the procedure's second round: train the further draws ({', '.join(FURTHER_DRAWS)}) for the seeds "
@@ -804,6 +889,15 @@ def register(subparsers) -> None:
                 for policy, seeds in record["screen"]["deployed"].items():
                     print(f"  {policy:4s} deployed {seeds}")
             print(f"[stress-history --redraw-refused] {time.perf_counter() - started:.1f} s", flush=True)
+            return 0
+        if args.held_out:
+            started = time.perf_counter()
+            record = held_out_check(
+                args.data, args.episodes, workers=args.workers, backend=args.backend, address=args.address
+            )
+            table = held_out_table(load_stress_history(args.data))
+            print(table.to_string())
+            print(f"[stress-history --held-out] {time.perf_counter() - started:.1f} s, {record['episodes']} episodes")
             return 0
         if args.screen:
             started = time.perf_counter()

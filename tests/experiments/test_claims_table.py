@@ -37,6 +37,8 @@ def test_every_claim_gets_a_verdict_and_a_statistic(outcomes):
     # among the paper's four (pi, bc, iql, iql+): seed 1 only; with pi-tuned and bc+ as well: the same here
     assert by_key["iql-plus-best"]["verdict"] == "partly reproduced"
     assert by_key["iql-plus-best"]["detail"]["per_seed"] == {0: [], 1: ["startup", "grade_down", "grade_up"]}
+    # IQL+ -5 against the runner-up IQL -12 on the same episodes: each of its three wins is decided
+    assert by_key["iql-plus-best"]["decided_wins"] == (3, 3)
 
 
 def test_verdict_lines_label_their_source(outcomes):

@@ -23,7 +23,7 @@ from cstr.experiments.results import load_results, safety_summary
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES
 from cstr.safety.cost_model import FULL_STATE_FIELDS
 from cstr.safety.shipped import load_cost_model
-from cstr.seeds import REDRAW_SEED_OFFSET
+from cstr.seeds import HELD_OUT_SEED_START, REDRAW_SEED_OFFSET
 from cstr.storage import read_manifest, update_manifest, verify_files, write_json
 
 TOY = {
@@ -378,3 +378,26 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
         stress_history.run(**{**kwargs, "episodes": TOY["episodes"] + 1}, arms=("redrawn",))
     with pytest.raises(ValueError, match="unknown arms"):
         stress_history.run(**kwargs, arms=("nope",))
+    # the held-out check: the deployed and the shipped draws on stress episodes from HELD_OUT_SEED_START
+    with pytest.raises(ValueError, match="has not been run"):
+        stress_history.held_out_table(stress_history.load_stress_history(root))
+    with pytest.raises(ValueError, match="no study had used"):
+        stress_history.held_out_check(root, episodes=2, first_seed=HELD_OUT_SEED_START - 1, workers=1)
+    held_out = stress_history.held_out_check(root, episodes=2, workers=1)
+    assert held_out["first_seed"] == HELD_OUT_SEED_START and held_out["scenario"] == "stress"
+    history = stress_history.load_stress_history(root)
+    assert held_out == history["held_out"] and held_out["deployed"] == history["screen"]["deployed"]
+    record = held_out["controllers"]["iql+"]["stress"]["seed0"]
+    assert record["first_seed"] == HELD_OUT_SEED_START and len(record["episodes"]) == 2
+    checked = stress_history.held_out_table(history)
+    assert list(checked.index) == [(p, s) for p in ("bc", "iql") for s in (0, 1)]
+    for (policy, seed), row in checked.iterrows():
+        draw = history["screen"]["deployed"][policy][f"seed{seed}"]
+        assert row["draw"] == draw
+        shipped = held_out["controllers"][stress_history.draw_name(policy, "shipped")]["stress"][f"seed{seed}"]
+        assert row["shipped crossings"] == safety_summary(shipped["episodes"])["crossings"]
+        assert np.isnan(row["crossings"]) == (draw is None)
+    current = history["screen"]["deployed"]["iql"]["seed0"]
+    history["screen"]["deployed"]["iql"]["seed0"] = "redrawn" if current != "redrawn" else "shipped"
+    with pytest.raises(ValueError, match="another deployment"):
+        stress_history.held_out_table(history)
