@@ -38,7 +38,7 @@ def block(results=None) -> str:
         "[abstract] marks a paraphrase of the abstract, whose 'traditional control approaches' secondary "
         "summaries identify with the PI controllers that generated the data; [this book's bar] a stricter test "
         "the book adds; [secondary summary] a result only secondary summaries of the paper state. "
-        f"**{NOT_TESTED}**: the claim held where nothing could have made it fail."
+        f"**{NOT_TESTED}**: the claim held, but no evaluated controller, random inputs included, challenged it."
     )
     _, robustness = load_comparison()
     off_nominal = robustness_line(robustness) if robustness is not None else None

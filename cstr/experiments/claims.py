@@ -19,8 +19,8 @@ reproduce, so it *holds*, *partly holds* or *does not hold*
   as this book's bar, in the stress scenario
   (:func:`cstr.experiments.results.claim_stable`).
   Where every one of them stays below the limit but no evaluated controller
-  crosses it either (the random inputs and the data's PI included), the claim
-  could not have failed there: its verdict is *not tested*
+  crosses it either (the random inputs and the data's PI included), nothing
+  evaluated there challenged the limit: its verdict is *not tested*
   (:data:`NOT_TESTED`), whatever the count.
 * The secondary summary's "IQL+ is best" is decided per training seed among
   the paper's controllers (:data:`PAPER_CONTROLLERS`), and reported for this
@@ -72,8 +72,8 @@ ABSTRACT_CORRECTION = (
 NOT_EVALUATED = "not evaluated"
 """The verdict of a claim whose controllers the results do not hold (an older or partial results folder)."""
 NOT_TESTED = "not tested"
-"""The verdict of a stability claim that holds where it could not have failed: no evaluated controller, the
-random inputs included, crosses the limit in those scenarios, so staying below it tells nothing."""
+"""The verdict of a stability claim that holds where nothing challenged it: no evaluated controller, the random
+inputs included, crosses the limit in those scenarios, so staying below it says little about the controllers."""
 ORIGINS = {"abstract": "abstract", "book": "this book's bar", "secondary": "secondary summary"}
 """Where a claim comes from, as the one-line verdicts label it: the paper's abstract (quoted or paraphrased),
 a bar this book adds, or a secondary summary of the paper (never the paper's own words)."""
@@ -307,7 +307,7 @@ def _stable(results, scenarios, reference: str = "pi") -> dict:
     if not crossing:
         untested = (
             f"no evaluated controller crosses the limit there: the closest, {closest[1]}, stays "
-            f"{closest[0]:.1f} K below it, so the claim could not have failed"
+            f"{closest[0]:.1f} K below it, so nothing evaluated challenged the claim"
         )
         statistic += f"; {untested}"
         note += f"; {untested}"

@@ -637,8 +637,9 @@ def held_out_check(
     against).
 
     Stored under ``"held_out"``: ``{"episodes", "first_seed", "scenario", "deployed"`` (the choice it tested)``,
-    "controllers": {name: {"stress": {"seed<s>": record}}}}``; returns it as stored (:func:`held_out_table` reads
-    it)."""
+    "controllers": {name: {"stress": {"seed<s>": record}}}, "drawn": [[first_seed, episodes], ...]}`` (every block
+    a check has drawn: a later check refuses to draw them again, since they are not held out any more); returns
+    it as stored (:func:`held_out_table` reads it)."""
     check_backend(backend, workers)
     if first_seed < HELD_OUT_SEED_START:
         raise ValueError(
@@ -647,6 +648,15 @@ def held_out_check(
         )
     root = data_root(root)
     history = _screened_history(root)
+    # episodes an earlier check drew are no longer held out: a rerun (after a new screen) needs a fresh block
+    drawn = history.get("held_out", {}).get("drawn", [])
+    if any(first_seed < start + count and start < first_seed + episodes for start, count in drawn):
+        fresh = max(start + count for start, count in drawn)
+        raise ValueError(
+            f"seeds {first_seed:,}..{first_seed + episodes - 1:,} overlap episodes an earlier held-out check drew "
+            f"({', '.join(f'{a:,}..{a + n - 1:,}' for a, n in drawn)}), so they are not held out any more; "
+            f"pass --held-out-seed {fresh} or above"
+        )
     deployed = history["screen"]["deployed"]
     controllers = set()
     for policy, seeds in deployed.items():
@@ -664,6 +674,7 @@ def held_out_check(
         "scenario": "stress",
         "deployed": deployed,
         "controllers": records,
+        "drawn": [*drawn, [first_seed, episodes]],
     }
     write_json(root / STRESS_HISTORY_FILE, history)
     update_manifest(root, [STRESS_HISTORY_FILE])
@@ -680,7 +691,7 @@ def held_out_table(history: dict) -> pd.DataFrame:
     if held_out["deployed"] != history["screen"]["deployed"]:
         raise ValueError(
             "the held-out check tested another deployment than the screen's now (the screen was run again); "
-            "run python -m cstr stress-history --held-out again"
+            "run python -m cstr stress-history --held-out --held-out-seed N again, N past the episodes it drew"
         )
     records = held_out["controllers"]
     rows = {}
@@ -867,6 +878,13 @@ def register(subparsers) -> None:
         f"--episodes evaluation seeds from {HELD_OUT_SEED_START:,}, which no study had drawn (after --screen)",
     )
     parser.add_argument(
+        "--held-out-seed",
+        type=int,
+        default=HELD_OUT_SEED_START,
+        help=f"the held-out check's first stress seed (default {HELD_OUT_SEED_START:,}; a rerun needs seeds past "
+        "those an earlier check drew)",
+    )
+    parser.add_argument(
         "--redraw-refused",
         action="store_true",
         help=f"only the procedure's second round: train the further draws ({', '.join(FURTHER_DRAWS)}) for the seeds "
@@ -893,7 +911,12 @@ def register(subparsers) -> None:
         if args.held_out:
             started = time.perf_counter()
             record = held_out_check(
-                args.data, args.episodes, workers=args.workers, backend=args.backend, address=args.address
+                args.data,
+                args.episodes,
+                first_seed=args.held_out_seed,
+                workers=args.workers,
+                backend=args.backend,
+                address=args.address,
             )
             table = held_out_table(load_stress_history(args.data))
             print(table.to_string())

@@ -397,6 +397,11 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
         shipped = held_out["controllers"][stress_history.draw_name(policy, "shipped")]["stress"][f"seed{seed}"]
         assert row["shipped crossings"] == safety_summary(shipped["episodes"])["crossings"]
         assert np.isnan(row["crossings"]) == (draw is None)
+    assert held_out["drawn"] == [[HELD_OUT_SEED_START, 2]]
+    with pytest.raises(ValueError, match="not held out any more; pass --held-out-seed 2000002"):
+        stress_history.held_out_check(root, episodes=2, first_seed=HELD_OUT_SEED_START + 1, workers=1)
+    again = stress_history.held_out_check(root, episodes=2, first_seed=HELD_OUT_SEED_START + 2, workers=1)
+    assert again["drawn"] == [[HELD_OUT_SEED_START, 2], [HELD_OUT_SEED_START + 2, 2]]
     current = history["screen"]["deployed"]["iql"]["seed0"]
     history["screen"]["deployed"]["iql"]["seed0"] = "redrawn" if current != "redrawn" else "shipped"
     with pytest.raises(ValueError, match="another deployment"):
