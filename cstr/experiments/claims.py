@@ -49,6 +49,7 @@ from cstr.experiments.seed_statistics import (
     paired_cells,
     paired_difference,
 )
+from cstr.plant.responses import hours_to_limit
 
 REPORT_NAMES = {
     "bc": "BC",
@@ -304,10 +305,20 @@ def _stable(results, scenarios, reference: str = "pi") -> dict:
         ends = ", ".join(f"{REPORT_NAMES.get(n, n)} {value:.0f}" for n, value in offsets.items())
         note += f"; median polymer offset [kg/m3] of those that hold: {ends}"
         statistic += f"; median polymer offset [kg/m3] of those that hold: {ends}"
+    runaway = {}
     if not crossing:
+        # the plant could cross there: how soon, with both inputs held at the top of their ranges
+        runaway = {sc: hours_to_limit(sc) for sc in scenarios}
+        could = [h for h in runaway.values() if h is not None]
+        reach = (
+            f"; yet holding both inputs at the top of their ranges crosses it within {min(could):g}-{max(could):g} h"
+            " of a scenario's nominal start"
+            if could
+            else ""
+        )
         untested = (
             f"no evaluated controller crosses the limit there: the closest, {closest[1]}, stays "
-            f"{closest[0]:.1f} K below it, so nothing evaluated challenged the claim"
+            f"{closest[0]:.1f} K below it, so nothing evaluated challenged the claim{reach}"
         )
         statistic += f"; {untested}"
         note += f"; {untested}"
@@ -320,6 +331,7 @@ def _stable(results, scenarios, reference: str = "pi") -> dict:
         "smallest_margin": margin,
         "note": note,
         "crossing_controllers": crossing,
+        "runaway_hours": runaway,
         "closest_controller": {"name": closest[1], "margin": closest[0]},
     }
 

@@ -23,7 +23,15 @@ from cstr.plant.model import (
     ReactorParameters,
     steady_states,
 )
-from cstr.plant.scenarios import CONTROL_INTERVAL, GRADES, HORIZON, TEMPERATURE_LIMIT, Grade, stability_boundary
+from cstr.plant.scenarios import (
+    CONTROL_INTERVAL,
+    GRADES,
+    HORIZON,
+    TEMPERATURE_LIMIT,
+    Grade,
+    get_scenario,
+    stability_boundary,
+)
 from cstr.plant.simulate import STATUS_MESSAGES, STATUS_OK, IntegrationError, advance_batch
 
 
@@ -54,6 +62,21 @@ def open_loop_response(
         states[k + 1] = current[0]
     times_h = np.arange(steps + 1) * interval / SECONDS_PER_HOUR
     return times_h, states
+
+
+def hours_to_limit(
+    scenario: str, inputs=None, steps: int = HORIZON, params: ReactorParameters = DEFAULT_PARAMETERS
+) -> float | None:
+    """Holding ``inputs`` (default: both at the top of their ranges, the most initiator and the warmest jacket)
+    from ``scenario``'s nominal start: the time [h] at the end of the first control interval whose temperature is
+    at or above the limit, ``None`` if it stays below for ``steps`` intervals. How soon a scenario runs away when
+    a controller lets it: whether staying below the limit there says anything about a controller."""
+    if inputs is None:
+        inputs = [params.initiator_feed_bounds[1], params.coolant_temperature_bounds[1]]
+    state, _ = get_scenario(scenario).nominal_start(params)
+    times, states = open_loop_response(state, inputs, steps, params=params)
+    above = np.flatnonzero(states[:, 4] >= TEMPERATURE_LIMIT)
+    return float(times[above[0]]) if above.size else None
 
 
 def settling_time(times, signal, final: float | None = None, band: float = 0.02, initial: float | None = None) -> float:

@@ -73,5 +73,8 @@ def test_a_stability_claim_where_nothing_crosses_is_not_tested(root):
     assert outcome["verdict"] == C.NOT_TESTED and outcome["crossing_controllers"] == []
     assert "nothing evaluated challenged the claim" in outcome["note"]
     assert outcome["closest_controller"]["margin"] == 5.0
+    # the plant itself could cross there: held at the top of their ranges, the inputs run it away within hours
+    assert set(outcome["runaway_hours"]) == set(R.load_results(root).scenarios)
+    assert all(hours is not None and hours <= 5.0 for hours in outcome["runaway_hours"].values())
     line = next(line for line in C.verdict_lines({"stable": outcome}, [C.claim("stable")]))
     assert f"**{C.NOT_TESTED}**" in line
