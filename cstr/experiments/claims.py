@@ -341,23 +341,25 @@ def _pooled(results, name: str, scenarios, metric: str) -> np.ndarray:
     return np.concatenate([np.asarray(results.metric(name, sc, metric, "pooled"), dtype=float) for sc in scenarios])
 
 
-def _decided_wins(results, outcome: dict, names) -> tuple[int, int]:
-    """Of the (seed, scenario) cells where IQL+ has the highest mean of ``names``, how many the paired 95 % interval
-    of its difference from the runner-up (same seed, shared episodes) decides: ``(decided, cells)``."""
-    decided = cells = 0
-    for seed, scenarios in outcome["per_seed"].items():
-        for scenario in scenarios:
-            means = {n: float(np.mean(results.metric(n, scenario, "total_reward", seed))) for n in names}
-            runner_up = max((n for n in means if n != "iql+"), key=means.get)
-            cells += 1
-            decided += paired_difference(results, "iql+", runner_up, scenario, seed)["outcome"] == OUTCOMES[0]
-    return decided, cells
+def _decided_wins(results, outcome: dict) -> tuple[int, int]:
+    """Of the (seed, scenario) cells where IQL+ has the highest mean (``outcome``'s ``leads``), how many the paired
+    95 % interval of its difference from the runner-up (same seed, shared episodes) decides: ``(decided, cells)``."""
+    cells = [
+        (seed, scenario, runner_up)
+        for seed, won in outcome["leads"].items()
+        for scenario, (runner_up, _) in won.items()
+    ]
+    decided = sum(
+        paired_difference(results, "iql+", runner_up, scenario, seed)["outcome"] == OUTCOMES[0]
+        for seed, scenario, runner_up in cells
+    )
+    return decided, len(cells)
 
 
 def _iql_plus_best(results) -> dict:
     outcome = claim_iql_plus_best(results, names=PAPER_CONTROLLERS)
     wider = claim_iql_plus_best(results)
-    decided, wins = _decided_wins(results, outcome, [n for n in PAPER_CONTROLLERS if n in results.controllers])
+    decided, wins = _decided_wins(results, outcome)
     statistic = (
         f"best in every scenario for {outcome['supporting_seeds']} of {len(outcome['per_seed'])} training seeds; "
         + ", ".join(f"seed {s}: {len(v)}/{outcome['scenarios']}" for s, v in outcome["per_seed"].items())

@@ -302,24 +302,32 @@ def claim_iql_plus_best(results: Results, names=None) -> dict:
 
     For each training seed (every learned controller with that seed's
     weights): the scenarios where IQL+ is best, and the ``best`` controller of
-    each scenario. ``chosen`` counts the canonical controllers (each learned
-    one at its chosen seed). The ``verdict`` is :func:`verdict_word` over the
-    seeds for which it holds in every scenario.
+    each scenario; where IQL+ is best, ``leads`` names the runner-up and IQL+'s
+    lead over it in mean total reward, ``{seed: {scenario: (runner_up, lead)}}``.
+    ``chosen`` counts the canonical controllers (each learned one at its chosen
+    seed). The ``verdict`` is :func:`verdict_word` over the seeds for which it
+    holds in every scenario.
     """
     scenarios = results.scenarios
-    per_seed, best = {}, {}
+    per_seed, best, leads = {}, {}, {}
     for s in [*results.training_seeds, "chosen"]:
-        winners = {}
+        winners, seed_leads = {}, {}
         for sc in scenarios:
             m = _means(results, sc, s, names)
             winners[sc] = max(m, key=m.get)
+            if winners[sc] == "iql+":
+                runner_up = max((n for n in m if n != "iql+"), key=m.get)
+                seed_leads[sc] = (runner_up, m["iql+"] - m[runner_up])
         best[s] = winners
+        leads[s] = seed_leads
         per_seed[s] = [sc for sc in scenarios if winners[sc] == "iql+"]
     chosen = per_seed.pop("chosen")
+    leads.pop("chosen")
     supporting = sum(len(v) == len(scenarios) for v in per_seed.values())
     return {
         "per_seed": per_seed,
         "best": best,
+        "leads": leads,
         "chosen": len(chosen),
         "scenarios": len(scenarios),
         "supporting_seeds": supporting,

@@ -212,18 +212,21 @@ def selection_table(selection: dict):
 def grid_edge(selection: dict, controller: str = "iql+") -> dict:
     """Where the chosen correction setting lies in the searched grid (:data:`CANDIDATE_CORRECTIONS` as recorded in
     ``selection``'s rows): ``step_size_largest`` (its initial step is the largest tried), ``whole_box`` (no trust
-    region: the loosest there is), and ``means``, ``controller``'s mean validation return with the chosen target
-    at each setting, in the grid's order (from a nudge to the whole box)."""
+    region: the loosest there is), ``means``, ``controller``'s mean validation return with the chosen target at
+    each setting, in the grid's order (from a nudge to the whole box), and ``loosest_lead``, how far the loosest
+    setting's mean lies above the best of the others (negative where another setting scores higher)."""
     chosen = selection["chosen"]
     rows = [row for row in selection["rows"] if row["controller"] == controller and row["target"] == chosen["target"]]
     if not rows:
         raise ValueError(f"the selection record has no {controller!r} rows with target {chosen['target']!r}")
     steps = [row["correction"]["step_size"] for row in rows]
+    means = [float(np.mean(list(row["returns"].values()))) for row in rows]
     return {
         "step_size_largest": chosen["correction"]["step_size"] >= max(steps),
         "whole_box": chosen["correction"]["trust_region"] is None,
-        "means": [float(np.mean(list(row["returns"].values()))) for row in rows],
+        "means": means,
         "settings": [correction_label(row["correction"]) for row in rows],
+        "loosest_lead": means[-1] - max(means[:-1], default=-np.inf),
     }
 
 

@@ -711,6 +711,27 @@ def held_out_table(history: dict) -> pd.DataFrame:
     return table.sort_index()
 
 
+def held_out_counts(history: dict) -> pd.DataFrame:
+    """The held-out check (:func:`held_out_table`) counted per policy: ``crossings`` in ``episodes`` of the
+    deployed draws (refused seeds have none) and ``crossing seeds``, and the same of the shipped draws
+    (``shipped ...``, every seed)."""
+    table = held_out_table(history)
+    per_seed = history["held_out"]["episodes"]
+    rows = {}
+    for policy, seeds in table.groupby(level="policy"):
+        seeds = seeds.droplevel("policy")
+        deployed = seeds[seeds["draw"].notna()]
+        rows[policy] = {
+            "crossings": int(deployed["crossings"].sum()),
+            "episodes": per_seed * len(deployed),
+            "crossing seeds": [int(s) for s in deployed.index[deployed["crossings"] > 0]],
+            "shipped crossings": int(seeds["shipped crossings"].sum()),
+            "shipped episodes": per_seed * len(seeds),
+            "shipped crossing seeds": [int(s) for s in seeds.index[seeds["shipped crossings"] > 0]],
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("policy")
+
+
 def redraw_refused(
     root=None, workers: int = 2, updates: dict | None = None, backend="loky", address=None, draws=FURTHER_DRAWS
 ) -> dict:

@@ -397,6 +397,12 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
         shipped = held_out["controllers"][stress_history.draw_name(policy, "shipped")]["stress"][f"seed{seed}"]
         assert row["shipped crossings"] == safety_summary(shipped["episodes"])["crossings"]
         assert np.isnan(row["crossings"]) == (draw is None)
+    counts = stress_history.held_out_counts(history)
+    for policy, row in counts.iterrows():
+        seeds = checked.loc[policy]
+        assert row["shipped crossings"] == seeds["shipped crossings"].sum() and row["shipped episodes"] == 2 * 2
+        assert row["episodes"] == 2 * int(seeds["draw"].notna().sum())
+        assert row["crossing seeds"] == [s for s in seeds.index if seeds.loc[s, "crossings"] > 0]
     assert held_out["drawn"] == [[HELD_OUT_SEED_START, 2]]
     with pytest.raises(ValueError, match="not held out any more; pass --held-out-seed 2000002"):
         stress_history.held_out_check(root, episodes=2, first_seed=HELD_OUT_SEED_START + 1, workers=1)

@@ -26,10 +26,12 @@ def test_a_choice_of_the_loosest_setting_is_at_the_grids_edge():
     assert edge["step_size_largest"] and edge["whole_box"]
     assert edge["means"] == pytest.approx(means)  # the chosen target's rows only, in the grid's order
     assert edge["settings"][-1].endswith("delta=none")
+    assert edge["loosest_lead"] == pytest.approx(0.5)  # -6.0 against the next best, -6.5
 
 
 def test_a_choice_inside_the_grid_is_not_at_its_edge():
     edge = grid_edge(_record(CANDIDATE_CORRECTIONS[1], [-9.0, -5.0, -11.0, -7.0, -6.5, -6.0]))
     assert not edge["step_size_largest"] and not edge["whole_box"]
+    assert edge["loosest_lead"] == pytest.approx(-1.0)  # the second setting, -5.0, scores higher
     with pytest.raises(ValueError, match="no 'bc\\+' rows"):
         grid_edge(_record(CANDIDATE_CORRECTIONS[1], [-1.0] * 6), controller="bc+")
