@@ -611,6 +611,39 @@ def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> 
     return table
 
 
+REWARD_LOSS_TARGET = 0.05
+"""This book's target for the deployable correction, not the paper's: a safer choice of draw loses no more than this
+share of the shipped draws' mean total reward in the paper's three scenarios."""
+
+
+def seed_losses(outcome: pd.DataFrame, tolerance: float, scenarios=SCENARIO_NAMES) -> pd.DataFrame:
+    """From :func:`deployment_outcome`: seed by seed, where the choice loses more than ``tolerance`` (a share of the
+    baseline's mean total reward) in ``scenarios`` (default the paper's three).
+
+    Rows ``(policy, seed)`` for every seed both deploy. Columns: ``changed`` (the seed's draw differs from the
+    baseline's), ``scenarios lost`` (how many of ``scenarios`` the seed's relative change
+    falls below ``-tolerance`` in), ``worst change`` (its lowest relative change over ``scenarios``) and ``worst
+    scenario``."""
+    rows = []
+    for policy in outcome.index.get_level_values("policy").unique():
+        changes = {scenario: outcome.loc[(policy, scenario), "seed relative changes"] for scenario in scenarios}
+        changed = outcome.loc[(policy, scenarios[0]), "seed changes"]
+        for seed in sorted(next(iter(changes.values()))):
+            per_scenario = {scenario: changes[scenario][seed] for scenario in scenarios}
+            worst = min(per_scenario, key=per_scenario.get)
+            rows.append(
+                {
+                    "policy": policy,
+                    "seed": int(seed),
+                    "changed": seed in changed,
+                    "scenarios lost": sum(change < -tolerance for change in per_scenario.values()),
+                    "worst change": per_scenario[worst],
+                    "worst scenario": worst,
+                }
+            )
+    return pd.DataFrame(rows).set_index(["policy", "seed"])
+
+
 def _screened_history(root) -> dict:
     """The stored study with its screen's deployment choice, or a clear error where either is missing."""
     history = load_stress_history(root)

@@ -310,6 +310,16 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     for seed, difference in row["seed changes"].items():  # the relative change is the difference over the baseline
         baseline_mean = np.mean([e["total_reward"] for e in results.episodes_of("iql+", "startup", seed)])
         assert row["seed relative changes"][seed] == pytest.approx(difference / abs(baseline_mean))
+    # seed by seed: the paper's scenarios where a seed's draw loses more than the tolerance
+    losses = stress_history.seed_losses(redrawn, 0.05)
+    assert list(losses.index) == [(p, s) for p in ("bc", "iql") for s in (0, 1)] and losses["changed"].all()
+    for (policy, seed), row in losses.iterrows():
+        changes = {sc: redrawn.loc[(policy, sc), "seed relative changes"][seed] for sc in SCENARIO_NAMES}
+        assert row["scenarios lost"] == sum(change < -0.05 for change in changes.values())
+        assert row["worst change"] == min(changes.values()) == changes[row["worst scenario"]]
+    assert (stress_history.seed_losses(redrawn, -np.inf)["scenarios lost"] == len(SCENARIO_NAMES)).all()
+    unchanged = stress_history.seed_losses(same, 0.0)
+    assert not unchanged["changed"].any() and (unchanged["scenarios lost"] == 0).all()
     assert (same["crossing seeds"] == same["baseline crossing seeds"]).all()
     assert all(set(r["seed relative changes"].values()) <= {0.0} for _, r in same.iterrows())
     for policy in ("bc", "iql"):  # a seed crosses where any of its episodes does
