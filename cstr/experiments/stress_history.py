@@ -484,7 +484,11 @@ def screened_draws(draws: pd.DataFrame, screen_record: dict) -> pd.DataFrame:
 
 
 def chosen_draws(
-    screened: pd.DataFrame, screened_only: bool = True, candidates=PLAIN_DRAWS, further=FURTHER_DRAWS
+    screened: pd.DataFrame,
+    screened_only: bool = True,
+    candidates=PLAIN_DRAWS,
+    further=FURTHER_DRAWS,
+    incumbent: str | None = None,
 ) -> dict:
     """Per policy and training seed, the draw of ``candidates`` with the highest validation return (the criterion
     that chooses a canonical seed), among those that pass the screen if ``screened_only``; where none passes, the
@@ -494,13 +498,21 @@ def chosen_draws(
 
     With ``screened_only=False`` it is the same choice without the screen among every draw the table has for the
     seed, ``candidates`` and ``further`` alike: the control with the procedure's draws, which separates what the
-    screen costs from what choosing among draws on validation gains."""
+    screen costs from what choosing among draws on validation gains.
+
+    With ``incumbent`` (a draw, e.g. ``"shipped"``), that draw is kept on every seed where it passes the screen,
+    and the choice above is made only where it fails: the rule that replaces a draw only where the screen forces
+    it, so that against the incumbent everywhere (:func:`fixed_choice`) it measures the screen's cost alone."""
+    if incumbent is not None and not screened_only:
+        raise ValueError("an incumbent is kept where it passes the screen, so it needs screened_only=True")
     choice = {}
     for policy in screened.index.get_level_values("policy").unique():
         rows = screened.loc[policy]
         choice[policy] = {}
         for seed in sorted(rows.loc[list(candidates)].index.get_level_values("seed").unique()):
-            if screened_only:
+            if incumbent is not None and _best_draw(rows, (incumbent,), seed, True):
+                chosen = incumbent
+            elif screened_only:
                 chosen = _best_draw(rows, candidates, seed, True) or _best_draw(rows, further, seed, True)
             else:
                 chosen = _best_draw(rows, (*candidates, *further), seed, False)

@@ -82,6 +82,10 @@ def test_the_procedure_deploys_the_better_passing_draw_on_validation_and_refuses
         "bc": {0: "redrawn", 1: "shipped", 2: "redrawn", 3: "redrawn"}
     }
     assert fixed_choice(chosen_draws(screened)) == {"bc": dict.fromkeys(range(4), "shipped")}
+    # keeping the shipped draw wherever it passes: seed 3 keeps it although the redrawn one is better on validation
+    assert chosen_draws(screened, incumbent="shipped") == {"bc": {0: "shipped", 1: "redrawn", 2: None, 3: "shipped"}}
+    with pytest.raises(ValueError, match="needs screened_only=True"):
+        chosen_draws(screened, screened_only=False, incumbent="shipped")
 
 
 def test_a_draw_without_validation_is_never_chosen_and_a_stress_draw_has_none():
@@ -117,6 +121,7 @@ def test_a_refused_seed_is_chosen_for_among_its_further_draws_and_the_control_se
     # the control chooses among the same draws without the screen, further ones included where the seed has them
     assert chosen_draws(table, screened_only=False) == {"bc": {0: "shipped", 1: "redrawn-2"}}
     assert chosen_draws(table, further=()) == {"bc": {0: "shipped", 1: None}}
+    assert chosen_draws(table, incumbent="shipped") == chosen_draws(table)  # where the incumbent fails, the same
     assert draw_name("iql", "redrawn-2") == "iql+redrawn-2" and draw_name("bc", "with-stress") == "bc+with-stress"
     with pytest.raises(ValueError, match="unknown draw 'redrawn-9'"):
         draw_name("bc", "redrawn-9")
