@@ -565,10 +565,12 @@ def fixed_choice(choice: dict, draw: str = "shipped") -> dict:
     return {policy: dict.fromkeys(seeds, draw) for policy, seeds in choice.items()}
 
 
-def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> pd.DataFrame:
+def deployment_outcome(
+    choice: dict, baseline: dict, history: dict, results, scenarios=ALL_SCENARIO_NAMES
+) -> pd.DataFrame:
     """Deploying ``choice`` (:func:`chosen_draws`) against deploying ``baseline`` (another choice, e.g.
-    :func:`fixed_choice`) per policy and scenario, on the training seeds where both deploy a draw and on the same
-    evaluation episodes.
+    :func:`fixed_choice`) per policy and scenario (of ``scenarios``, default all four), on the training seeds where
+    both deploy a draw and on the same evaluation episodes.
 
     Columns: ``seeds`` (deployed by both), ``refused`` (seeds where ``choice`` deploys none), ``changed`` (seeds
     whose draw differs from the baseline's), ``crossings`` and ``baseline crossings`` (episodes above the
@@ -584,7 +586,7 @@ def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> 
     for policy, chosen in choice.items():
         seeds = [s for s, d in chosen.items() if d is not None and baseline[policy][s] is not None]
         changed = [s for s in seeds if chosen[s] != baseline[policy][s]]
-        for scenario in ALL_SCENARIO_NAMES:
+        for scenario in scenarios:
             per_seed = {
                 s: [draw_episodes(history, results, policy, c[policy][s], scenario, s) for c in (choice, baseline)]
                 for s in seeds
@@ -621,6 +623,18 @@ def deployment_outcome(choice: dict, baseline: dict, history: dict, results) -> 
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.names = ["policy", "scenario"]
     return table
+
+
+def without_each_seed(choice: dict, baseline: dict, history: dict, results, policy: str, scenario: str) -> dict:
+    """:func:`deployment_outcome`'s pooled ``change`` for ``policy`` in ``scenario`` with each seed both deploy left
+    out in turn: ``{seed: change without it}``, to show whether a pooled result rests on one seed."""
+    seeds = [s for s, d in choice[policy].items() if d is not None and baseline[policy][s] is not None]
+    changes = {}
+    for left_out in seeds:
+        kept, base = ({policy: {s: c[policy][s] for s in seeds if s != left_out}} for c in (choice, baseline))
+        outcome = deployment_outcome(kept, base, history, results, scenarios=(scenario,))
+        changes[left_out] = float(outcome.loc[(policy, scenario), "change"])
+    return changes
 
 
 REWARD_LOSS_TARGET = 0.05

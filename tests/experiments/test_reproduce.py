@@ -310,6 +310,13 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     for seed, difference in row["seed changes"].items():  # the relative change is the difference over the baseline
         baseline_mean = np.mean([e["total_reward"] for e in results.episodes_of("iql+", "startup", seed)])
         assert row["seed relative changes"][seed] == pytest.approx(difference / abs(baseline_mean))
+    # each seed left out in turn: the pooled change of the other seed alone
+    left_out = stress_history.without_each_seed(
+        stress_history.fixed_choice(procedure, "redrawn"), shipped, both, results, "iql", "startup"
+    )
+    assert set(left_out) == {0, 1}
+    for seed, change in left_out.items():
+        assert change == pytest.approx(row["seed relative changes"][1 - seed])
     # seed by seed: the paper's scenarios where a seed's draw loses more than the tolerance
     losses = stress_history.seed_losses(redrawn, 0.05)
     assert list(losses.index) == [(p, s) for p in ("bc", "iql") for s in (0, 1)] and losses["changed"].all()
