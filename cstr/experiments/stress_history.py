@@ -489,6 +489,7 @@ def chosen_draws(
     candidates=PLAIN_DRAWS,
     further=FURTHER_DRAWS,
     incumbent: str | None = None,
+    tolerance: float | None = None,
 ) -> dict:
     """Per policy and training seed, the draw of ``candidates`` with the highest validation return (the criterion
     that chooses a canonical seed), among those that pass the screen if ``screened_only``; where none passes, the
@@ -496,13 +497,19 @@ def chosen_draws(
     a refused seed); ``None`` where none of those passes either (the seed is refused: no corrected controller is
     deployed). ``{policy: {seed: draw or None}}``.
 
-    With ``screened_only=False`` it is the same choice without the screen among every draw the table has for the
-    seed, ``candidates`` and ``further`` alike: the control with the procedure's draws, which separates what the
-    screen costs from what choosing among draws on validation gains.
+    With ``screened_only=False`` it is the same choice without the screen among the draws the procedure chooses
+    among: ``candidates`` on every seed, and ``further`` on a seed where no candidate passes. It is the control
+    with the procedure's draws, which separates what the screen costs from what choosing among draws on
+    validation gains.
 
     With ``incumbent`` (a draw, e.g. ``"shipped"``), that draw is kept on every seed where it passes the screen,
     and the choice above is made only where it fails: the rule that replaces a draw only where the screen forces
-    it, so that against the incumbent everywhere (:func:`fixed_choice`) it measures the screen's cost alone."""
+    it, so that against the incumbent everywhere (:func:`fixed_choice`) it measures the screen's cost. With
+    ``tolerance`` as well (a share, e.g. :data:`REWARD_LOSS_TARGET`), a replacement must also score on validation
+    no more than that share below the incumbent, among the candidates or else the further draws; ``None`` where
+    none does (:func:`redraw_refused` with ``gated=True`` trains further draws for those seeds)."""
+    if incumbent is None and tolerance is not None:
+        raise ValueError("a tolerance is a bound below an incumbent's validation return: pass incumbent too")
     if incumbent is not None and not screened_only:
         raise ValueError("an incumbent is kept where it passes the screen, so it needs screened_only=True")
     choice = {}
@@ -510,21 +517,31 @@ def chosen_draws(
         rows = screened.loc[policy]
         choice[policy] = {}
         for seed in sorted(rows.loc[list(candidates)].index.get_level_values("seed").unique()):
+            floor = None
+            if incumbent is not None and tolerance is not None:
+                kept = rows.loc[(incumbent, seed), "validation"]
+                floor = kept - tolerance * abs(kept)
             if incumbent is not None and _best_draw(rows, (incumbent,), seed, True):
                 chosen = incumbent
             elif screened_only:
-                chosen = _best_draw(rows, candidates, seed, True) or _best_draw(rows, further, seed, True)
+                chosen = _best_draw(rows, candidates, seed, True, floor) or _best_draw(rows, further, seed, True, floor)
+            elif _best_draw(rows, candidates, seed, True):
+                chosen = _best_draw(rows, candidates, seed, False)
             else:
                 chosen = _best_draw(rows, (*candidates, *further), seed, False)
             choice[policy][int(seed)] = chosen
     return choice
 
 
-def _best_draw(rows: pd.DataFrame, kinds, seed: int, screened_only: bool) -> str | None:
+def _best_draw(rows: pd.DataFrame, kinds, seed: int, screened_only: bool, floor: float | None = None) -> str | None:
     """The draw of ``kinds`` (rows ``(draw, seed)`` of one policy) with the highest validation return, among the
-    passing ones if ``screened_only``."""
+    passing ones if ``screened_only``, and among those scoring at least ``floor`` on validation if given."""
     allowed = [
-        draw for draw in kinds if (draw, seed) in rows.index and (rows.loc[(draw, seed), "passes"] or not screened_only)
+        draw
+        for draw in kinds
+        if (draw, seed) in rows.index
+        and (rows.loc[(draw, seed), "passes"] or not screened_only)
+        and (floor is None or rows.loc[(draw, seed), "validation"] >= floor)
     ]
     return max(allowed, key=lambda d: rows.loc[(d, seed), "validation"], default=None)
 
@@ -791,13 +808,35 @@ def held_out_counts(history: dict) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("policy")
 
 
+def seeds_to_redraw(screen_record: dict, gated: bool = False) -> list[int]:
+    """The training seeds :func:`redraw_refused` trains further draws for, from the screen's record: those the
+    procedure refused for either policy, or with ``gated`` those where the gated rule finds no replacement for
+    either policy (:func:`chosen_draws` with ``incumbent="shipped"`` and :data:`REWARD_LOSS_TARGET`)."""
+    if gated:
+        choice = chosen_draws(screen_table(screen_record), incumbent="shipped", tolerance=REWARD_LOSS_TARGET)
+        return sorted({int(seed) for seeds in choice.values() for seed, draw in seeds.items() if draw is None})
+    deployed = screen_record["deployed"]
+    return sorted({int(key[4:]) for seeds in deployed.values() for key, draw in seeds.items() if draw is None})
+
+
 def redraw_refused(
-    root=None, workers: int = 2, updates: dict | None = None, backend="loky", address=None, draws=FURTHER_DRAWS
+    root=None,
+    workers: int = 2,
+    updates: dict | None = None,
+    backend="loky",
+    address=None,
+    draws=FURTHER_DRAWS,
+    gated: bool = False,
 ) -> dict:
     """The procedure's second round: for every training seed the screen refused (for either policy), train the
     ``draws`` (:data:`FURTHER_DRAWS`) of the deployed recipe on the paper's data, evaluate both policies corrected
     with each on the study's evaluation episodes in every scenario, then screen and validate them with the others
     (:func:`screen`), which chooses among them where the first two draws failed (:func:`chosen_draws`).
+
+    With ``gated``, the seeds are instead those where the gated rule finds no replacement: the shipped draw
+    fails the screen and no passing draw scores within :data:`REWARD_LOSS_TARGET` of it on validation
+    (:func:`chosen_draws` with ``incumbent="shipped"`` and that tolerance). The procedure's own choice does not
+    change: it takes further draws only where no plain draw passes.
 
     Stored in :data:`STRESS_HISTORY_FILE` under ``"further"``: ``{"draws", "seeds", "draw_offsets",
     "training_seconds": {draw: {seed: s}}, "controllers": {name: {scenario: {"seed<s>": record}}}}``; returns
@@ -808,8 +847,7 @@ def redraw_refused(
     unknown = [d for d in draws if d not in FURTHER_DRAWS]
     if unknown:
         raise ValueError(f"unknown further draws {unknown}; the further draws: {', '.join(FURTHER_DRAWS)}")
-    deployed = history["screen"]["deployed"]
-    refused = sorted({int(key[4:]) for seeds in deployed.values() for key, draw in seeds.items() if draw is None})
+    refused = seeds_to_redraw(history["screen"], gated)
     if not refused:
         return history
     further = history.get("further", {"draws": [], "seeds": [], "training_seconds": {}, "controllers": {}})
@@ -823,7 +861,9 @@ def redraw_refused(
     todo = [(d, s) for d in kinds for s in seeds if not evaluated(d, s)]
     if not todo:
         raise ValueError(
-            f"the further draws {kinds} of seeds {refused} were already tried and none passes: those seeds stay refused"
+            f"the further draws {kinds} of seeds {refused} were already tried and none "
+            + ("passes the gate" if gated else "passes")
+            + ": those seeds stay refused"
         )
     target = chosen_target(root)
     jobs = [
@@ -970,6 +1010,12 @@ def register(subparsers) -> None:
         help=f"only the procedure's second round: train the further draws ({', '.join(FURTHER_DRAWS)}) for the seeds "
         "the screen refused, evaluate them and screen them (after --screen)",
     )
+    parser.add_argument(
+        "--gated",
+        action="store_true",
+        help="with --redraw-refused: the seeds where the gated rule finds no replacement instead (the shipped draw "
+        f"fails the screen and no passing draw scores within {REWARD_LOSS_TARGET:.0%} of it on validation)",
+    )
     add_parallel_arguments(parser)
     add_data_argument(parser)
 
@@ -978,7 +1024,7 @@ def register(subparsers) -> None:
             started = time.perf_counter()
             updates = {"picnn": args.updates, "dynamics": args.dynamics_updates}
             updates = {key: value for key, value in updates.items() if value is not None}
-            record = redraw_refused(args.data, args.workers, updates, args.backend, args.address)
+            record = redraw_refused(args.data, args.workers, updates, args.backend, args.address, gated=args.gated)
             further = record.get("further")
             if further is None:
                 print("  the screen refused no seed: nothing to redraw")

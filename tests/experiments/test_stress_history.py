@@ -11,6 +11,7 @@ from cstr.experiments.stress_history import (
     fixed_choice,
     screen_table,
     screened_draws,
+    seeds_to_redraw,
 )
 from cstr.safety.shipped import is_deployable_cost_model, redrawn_cost_model_name
 
@@ -86,6 +87,13 @@ def test_the_procedure_deploys_the_better_passing_draw_on_validation_and_refuses
     assert chosen_draws(screened, incumbent="shipped") == {"bc": {0: "shipped", 1: "redrawn", 2: None, 3: "shipped"}}
     with pytest.raises(ValueError, match="needs screened_only=True"):
         chosen_draws(screened, screened_only=False, incumbent="shipped")
+    # gated: seed 1's passing replacement scores 40 % below the failing incumbent on validation, so 5 % refuses it
+    assert chosen_draws(screened, incumbent="shipped", tolerance=0.05) == {
+        "bc": {0: "shipped", 1: None, 2: None, 3: "shipped"}
+    }
+    assert chosen_draws(screened, incumbent="shipped", tolerance=0.5)["bc"][1] == "redrawn"
+    with pytest.raises(ValueError, match="pass incumbent too"):
+        chosen_draws(screened, tolerance=0.05)
 
 
 def test_a_draw_without_validation_is_never_chosen_and_a_stress_draw_has_none():
@@ -134,3 +142,24 @@ def test_a_further_redraw_is_a_deployable_cost_model_numbered_from_one():
         assert not is_deployable_cost_model(name)
     with pytest.raises(ValueError, match="numbered from 1"):
         redrawn_cost_model_name(0)
+
+
+def test_a_gated_replacement_is_sought_among_further_draws_which_the_control_sees_only_where_the_procedure_does():
+    record = _screen_record(
+        {"bc+": [6, 0], "bc+redrawn": [0, 0], "bc+redrawn-2": [0, None], "bc+redrawn-3": [6, None]},
+        {"bc+": [-6.0, -5.0], "bc+redrawn": [-9.0, -7.0], "bc+redrawn-2": [-6.2, None], "bc+redrawn-3": [-4.0, None]},
+    )
+    table = screen_table(record)
+    # seed 0: the shipped draw fails; the redrawn one passes but is 50 % worse on validation, redrawn-2 passes
+    # within 5 %, redrawn-3 is better still but fails the screen
+    assert chosen_draws(table, incumbent="shipped", tolerance=0.05) == {"bc": {0: "redrawn-2", 1: "shipped"}}
+    # the procedure itself stops at the passing plain draw, and so does its control without the screen: the
+    # further draws of seed 0 are not among the draws it chose from
+    assert chosen_draws(table) == {"bc": {0: "redrawn", 1: "shipped"}}
+    assert chosen_draws(table, screened_only=False) == {"bc": {0: "shipped", 1: "shipped"}}
+    # the second round's seeds: the procedure refuses none here; where a seed's only passing draw scores 50 % below
+    # its failing incumbent on validation, the gated rule asks for further draws
+    record["deployed"] = {"bc": {"seed0": "redrawn", "seed1": "shipped"}}
+    assert seeds_to_redraw(record) == []
+    gated = _screen_record({"bc+": [6], "bc+redrawn": [0]}, {"bc+": [-6.0], "bc+redrawn": [-9.0]})
+    assert seeds_to_redraw(gated, gated=True) == [0]
