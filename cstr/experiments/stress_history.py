@@ -698,6 +698,22 @@ def _screened_history(root) -> dict:
     return history
 
 
+HELD_OUT_RECORDS = {"procedure": "held_out", "gated": "held_out_gated"}
+"""Where each rule's held-out check is stored in the study's record: the deployment procedure's, and the gated
+rule's (:func:`chosen_draws` with ``incumbent="shipped"`` and :data:`REWARD_LOSS_TARGET`)."""
+
+
+def rule_choice(history: dict, rule: str = "procedure") -> dict:
+    """What ``rule`` deploys per policy and training seed, ``{policy: {"seed<s>": draw or None}}``: the procedure's
+    choice as the screen stored it, or the gated rule's from the screen's record."""
+    if rule not in HELD_OUT_RECORDS:
+        raise ValueError(f"unknown rule {rule!r}; the rules: {', '.join(HELD_OUT_RECORDS)}")
+    if rule == "procedure":
+        return history["screen"]["deployed"]
+    choice = chosen_draws(screen_table(history["screen"]), incumbent="shipped", tolerance=REWARD_LOSS_TARGET)
+    return {policy: {f"seed{s}": draw for s, draw in seeds.items()} for policy, seeds in choice.items()}
+
+
 def held_out_check(
     root=None,
     episodes: int = 100,
@@ -705,17 +721,17 @@ def held_out_check(
     workers: int = 2,
     backend="loky",
     address=None,
+    rule: str = "procedure",
 ) -> dict:
-    """The deployment procedure's safety on stress episodes it was not designed on: each policy corrected with the
-    draw the screen deployed on each training seed, and with its shipped draw beside it, in the stress scenario on
-    ``episodes`` evaluation seeds from ``first_seed`` (:data:`cstr.seeds.HELD_OUT_SEED_START`: episodes no study
-    had drawn when the procedure's rules were made, after the evaluation's stress episodes had shown what to guard
-    against).
+    """A deployment rule's safety on stress episodes it was not designed on: each policy corrected with the draw
+    ``rule`` deploys on each training seed (:func:`rule_choice`), and with its shipped draw beside it, in the stress
+    scenario on ``episodes`` evaluation seeds from ``first_seed`` (:data:`cstr.seeds.HELD_OUT_SEED_START`: episodes
+    no study had drawn when the rule was made, after the evaluation's episodes had shown what to guard against).
 
-    Stored under ``"held_out"``: ``{"episodes", "first_seed", "scenario", "deployed"`` (the choice it tested)``,
-    "controllers": {name: {"stress": {"seed<s>": record}}}, "drawn": [[first_seed, episodes], ...]}`` (every block
-    a check has drawn: a later check refuses to draw them again, since they are not held out any more); returns
-    it as stored (:func:`held_out_table` reads it)."""
+    Stored under ``HELD_OUT_RECORDS[rule]``: ``{"episodes", "first_seed", "scenario", "deployed"`` (the choice it
+    tested)``, "controllers": {name: {"stress": {"seed<s>": record}}}, "drawn": [[first_seed, episodes], ...]}``
+    (every block any rule's check has drawn: a later check refuses to draw them again, since they are not held out
+    any more); returns it as stored (:func:`held_out_table` reads it)."""
     check_backend(backend, workers)
     if first_seed < HELD_OUT_SEED_START:
         raise ValueError(
@@ -724,8 +740,11 @@ def held_out_check(
         )
     root = data_root(root)
     history = _screened_history(root)
-    # episodes an earlier check drew are no longer held out: a rerun (after a new screen) needs a fresh block
-    drawn = history.get("held_out", {}).get("drawn", [])
+    deployed = rule_choice(history, rule)
+    # episodes an earlier check of any rule drew are no longer held out: a rerun needs a fresh block
+    drawn = sorted(
+        {tuple(block) for key in HELD_OUT_RECORDS.values() for block in history.get(key, {}).get("drawn", [])}
+    )
     if any(first_seed < start + count and start < first_seed + episodes for start, count in drawn):
         fresh = max(start + count for start, count in drawn)
         raise ValueError(
@@ -733,7 +752,6 @@ def held_out_check(
             f"({', '.join(f'{a:,}..{a + n - 1:,}' for a, n in drawn)}), so they are not held out any more; "
             f"pass --held-out-seed {fresh} or above"
         )
-    deployed = history["screen"]["deployed"]
     controllers = set()
     for policy, seeds in deployed.items():
         for key, draw in seeds.items():
@@ -744,30 +762,35 @@ def held_out_check(
     records, _ = evaluate_grid(
         sorted(controllers), episodes, root, workers, backend, address, scenarios=("stress",), first_seed=first_seed
     )
-    history["held_out"] = {
+    history[HELD_OUT_RECORDS[rule]] = {
         "episodes": episodes,
         "first_seed": first_seed,
         "scenario": "stress",
         "deployed": deployed,
         "controllers": records,
-        "drawn": [*drawn, [first_seed, episodes]],
+        "drawn": [*map(list, drawn), [first_seed, episodes]],
     }
     write_json(root / STRESS_HISTORY_FILE, history)
     update_manifest(root, [STRESS_HISTORY_FILE])
-    return load_stress_history(root)["held_out"]
+    return load_stress_history(root)[HELD_OUT_RECORDS[rule]]
 
 
-def held_out_table(history: dict) -> pd.DataFrame:
-    """The held-out check (:func:`held_out_check`) per ``(policy, seed)``: the ``draw`` deployed (``None``: refused),
-    its ``crossings``, ``smallest_margin`` [K] and ``polymer_offset`` [kg/m3], and the same of the seed's shipped
-    draw (``shipped ...``). Raises where the check was not run, or tested another choice than the screen's now."""
-    held_out = history.get("held_out")
+def held_out_table(history: dict, rule: str = "procedure") -> pd.DataFrame:
+    """``rule``'s held-out check (:func:`held_out_check`) per ``(policy, seed)``: the ``draw`` deployed (``None``:
+    refused), its ``crossings``, ``smallest_margin`` [K] and ``polymer_offset`` [kg/m3], and the same of the seed's
+    shipped draw (``shipped ...``). Raises where the check was not run, or tested another choice than the rule's
+    now."""
+    held_out = history.get(HELD_OUT_RECORDS[rule]) if rule in HELD_OUT_RECORDS else None
+    flag = "" if rule == "procedure" else f" --held-out-rule {rule}"
     if held_out is None:
-        raise ValueError("the held-out check has not been run here; run python -m cstr stress-history --held-out")
-    if held_out["deployed"] != history["screen"]["deployed"]:
         raise ValueError(
-            "the held-out check tested another deployment than the screen's now (the screen was run again); "
-            "run python -m cstr stress-history --held-out --held-out-seed N again, N past the episodes it drew"
+            f"the held-out check of the {rule} rule has not been run here; run python -m cstr stress-history "
+            f"--held-out{flag}"
+        )
+    if held_out["deployed"] != rule_choice(history, rule):
+        raise ValueError(
+            f"the held-out check tested another deployment than the {rule} rule's now (the screen was run again); "
+            f"run python -m cstr stress-history --held-out{flag} --held-out-seed N again, N past the episodes drawn"
         )
     records = held_out["controllers"]
     rows = {}
@@ -787,12 +810,12 @@ def held_out_table(history: dict) -> pd.DataFrame:
     return table.sort_index()
 
 
-def held_out_counts(history: dict) -> pd.DataFrame:
-    """The held-out check (:func:`held_out_table`) counted per policy: ``crossings`` in ``episodes`` of the
+def held_out_counts(history: dict, rule: str = "procedure") -> pd.DataFrame:
+    """``rule``'s held-out check (:func:`held_out_table`) counted per policy: ``crossings`` in ``episodes`` of the
     deployed draws (refused seeds have none) and ``crossing seeds``, and the same of the shipped draws
     (``shipped ...``, every seed)."""
-    table = held_out_table(history)
-    per_seed = history["held_out"]["episodes"]
+    table = held_out_table(history, rule)
+    per_seed = history[HELD_OUT_RECORDS[rule]]["episodes"]
     rows = {}
     for policy, seeds in table.groupby(level="policy"):
         seeds = seeds.droplevel("policy")
@@ -1005,6 +1028,12 @@ def register(subparsers) -> None:
         "those an earlier check drew)",
     )
     parser.add_argument(
+        "--held-out-rule",
+        choices=tuple(HELD_OUT_RECORDS),
+        default="procedure",
+        help="with --held-out: the rule whose deployments it checks (default: the procedure; 'gated': the gated rule)",
+    )
+    parser.add_argument(
         "--redraw-refused",
         action="store_true",
         help=f"only the procedure's second round: train the further draws ({', '.join(FURTHER_DRAWS)}) for the seeds "
@@ -1043,8 +1072,9 @@ def register(subparsers) -> None:
                 workers=args.workers,
                 backend=args.backend,
                 address=args.address,
+                rule=args.held_out_rule,
             )
-            table = held_out_table(load_stress_history(args.data))
+            table = held_out_table(load_stress_history(args.data), args.held_out_rule)
             print(table.to_string())
             print(f"[stress-history --held-out] {time.perf_counter() - started:.1f} s, {record['episodes']} episodes")
             return 0

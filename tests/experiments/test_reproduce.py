@@ -425,6 +425,20 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
         stress_history.held_out_check(root, episodes=2, first_seed=HELD_OUT_SEED_START + 1, workers=1)
     again = stress_history.held_out_check(root, episodes=2, first_seed=HELD_OUT_SEED_START + 2, workers=1)
     assert again["drawn"] == [[HELD_OUT_SEED_START, 2], [HELD_OUT_SEED_START + 2, 2]]
+    # the gated rule's check is stored apart, tests the gated rule's choice and shares the guard on drawn blocks
+    with pytest.raises(ValueError, match="the gated rule has not been run"):
+        stress_history.held_out_table(stress_history.load_stress_history(root), "gated")
+    with pytest.raises(ValueError, match="not held out any more; pass --held-out-seed 2000004"):
+        stress_history.held_out_check(root, episodes=2, first_seed=HELD_OUT_SEED_START + 2, workers=1, rule="gated")
+    gated = stress_history.held_out_check(root, episodes=2, first_seed=HELD_OUT_SEED_START + 4, workers=1, rule="gated")
+    history = stress_history.load_stress_history(root)
+    assert history["held_out_gated"] == gated and history["held_out"] == again
+    assert gated["deployed"] == stress_history.rule_choice(history, "gated")
+    assert gated["drawn"][-1] == [HELD_OUT_SEED_START + 4, 2]
+    gated_table = stress_history.held_out_table(history, "gated")
+    assert list(gated_table["draw"]) == [d for p in ("bc", "iql") for d in gated["deployed"][p].values()]
+    with pytest.raises(ValueError, match="unknown rule 'nope'"):
+        stress_history.rule_choice(history, "nope")
     current = history["screen"]["deployed"]["iql"]["seed0"]
     history["screen"]["deployed"]["iql"]["seed0"] = "redrawn" if current != "redrawn" else "shipped"
     with pytest.raises(ValueError, match="another deployment"):
