@@ -1043,7 +1043,7 @@ def register(subparsers) -> None:
         "--gated",
         action="store_true",
         help="with --redraw-refused: the seeds where the gated rule finds no replacement instead (the shipped draw "
-        f"fails the screen and no passing draw scores within {REWARD_LOSS_TARGET:.0%} of it on validation)",
+        f"fails the screen and no passing draw scores within {100 * REWARD_LOSS_TARGET:.0f} %% of it on validation)",
     )
     add_parallel_arguments(parser)
     add_data_argument(parser)
