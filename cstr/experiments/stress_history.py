@@ -722,17 +722,22 @@ def held_out_check(
     backend="loky",
     address=None,
     rule: str = "procedure",
+    scenarios=("stress",),
 ) -> dict:
     """A deployment rule's safety on stress episodes it was not designed on: each policy corrected with the draw
     ``rule`` deploys on each training seed (:func:`rule_choice`), and with its shipped draw beside it, in the stress
-    scenario on ``episodes`` evaluation seeds from ``first_seed`` (:data:`cstr.seeds.HELD_OUT_SEED_START`: episodes
+    scenario (and any further ``scenarios``: the paper's, for the rule's reward, :func:`held_out_reward`) on
+    ``episodes`` evaluation seeds from ``first_seed`` (:data:`cstr.seeds.HELD_OUT_SEED_START`: episodes
     no study had drawn when the rule was made, after the evaluation's episodes had shown what to guard against).
 
-    Stored under ``HELD_OUT_RECORDS[rule]``: ``{"episodes", "first_seed", "scenario", "deployed"`` (the choice it
-    tested)``, "controllers": {name: {"stress": {"seed<s>": record}}}, "drawn": [[first_seed, episodes], ...]}``
+    Stored under ``HELD_OUT_RECORDS[rule]``: ``{"episodes", "first_seed", "scenario", "scenarios", "deployed"``
+    (the choice it tested)``, "controllers": {name: {scenario: {"seed<s>": record}}}, "drawn": [[first_seed,
+    episodes], ...]}``
     (every block any rule's check has drawn: a later check refuses to draw them again, since they are not held out
     any more); returns it as stored (:func:`held_out_table` reads it)."""
     check_backend(backend, workers)
+    if "stress" not in scenarios or any(sc not in ALL_SCENARIO_NAMES for sc in scenarios):
+        raise ValueError(f"a held-out check runs the stress scenario and any of {ALL_SCENARIO_NAMES}; got {scenarios}")
     if first_seed < HELD_OUT_SEED_START:
         raise ValueError(
             f"the held-out check draws seeds from {HELD_OUT_SEED_START:,} up, which no study had used when the "
@@ -760,12 +765,20 @@ def held_out_check(
             if draw is not None:
                 controllers.add((draw_name(policy, draw), seed))
     records, _ = evaluate_grid(
-        sorted(controllers), episodes, root, workers, backend, address, scenarios=("stress",), first_seed=first_seed
+        sorted(controllers),
+        episodes,
+        root,
+        workers,
+        backend,
+        address,
+        scenarios=tuple(scenarios),
+        first_seed=first_seed,
     )
     history[HELD_OUT_RECORDS[rule]] = {
         "episodes": episodes,
         "first_seed": first_seed,
         "scenario": "stress",
+        "scenarios": list(scenarios),
         "deployed": deployed,
         "controllers": records,
         "drawn": [*map(list, drawn), [first_seed, episodes]],
@@ -829,6 +842,45 @@ def held_out_counts(history: dict, rule: str = "procedure") -> pd.DataFrame:
             "shipped crossing seeds": [int(s) for s in seeds.index[seeds["shipped crossings"] > 0]],
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("policy")
+
+
+def held_out_reward(history: dict, rule: str = "procedure") -> pd.DataFrame:
+    """``rule``'s held-out check in the paper's scenarios it ran (``held_out_check(..., scenarios=...)``): per
+    ``(policy, scenario)``, the deployed draws against the shipped ones on the seeds the rule deploys, as
+    :func:`deployment_outcome` reports them on the evaluation: ``seeds``, ``total_reward`` and ``baseline
+    total_reward`` (means over the seeds' episodes), ``change`` (relative, positive when the rule's is higher) and
+    ``seed relative changes`` (``{seed: relative change of the seed's mean}``, 0 where the draw is the shipped
+    one)."""
+    held_out_table(history, rule)  # raises where the check is missing or tested another choice
+    record = history[HELD_OUT_RECORDS[rule]]
+    paper = [scenario for scenario in record.get("scenarios", ["stress"]) if scenario in SCENARIO_NAMES]
+    if not paper:
+        raise ValueError(
+            f"the {rule} rule's held-out check ran no paper scenario; run python -m cstr stress-history --held-out "
+            f"--held-out-rule {rule} --held-out-paper --held-out-seed N, N past the episodes drawn"
+        )
+    rows = {}
+    for policy, seeds in record["deployed"].items():
+        deployed = {int(key.removeprefix("seed")): draw for key, draw in seeds.items() if draw is not None}
+        for scenario in paper:
+            means = {}
+            for seed, draw in deployed.items():
+                pair = [
+                    record["controllers"][draw_name(policy, d)][scenario][f"seed{seed}"]["episodes"]
+                    for d in (draw, "shipped")
+                ]
+                means[seed] = [float(np.mean([e["total_reward"] for e in episodes])) for episodes in pair]
+            ours, theirs = (float(np.mean([m[i] for m in means.values()])) for i in (0, 1))
+            rows[(policy, scenario)] = {
+                "seeds": len(deployed),
+                "total_reward": ours,
+                "baseline total_reward": theirs,
+                "change": (ours - theirs) / abs(theirs),
+                "seed relative changes": {s: (m[0] - m[1]) / abs(m[1]) for s, m in means.items()},
+            }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["policy", "scenario"]
+    return table
 
 
 def seeds_to_redraw(screen_record: dict, gated: bool = False) -> list[int]:
@@ -1034,6 +1086,11 @@ def register(subparsers) -> None:
         help="with --held-out: the rule whose deployments it checks (default: the procedure; 'gated': the gated rule)",
     )
     parser.add_argument(
+        "--held-out-paper",
+        action="store_true",
+        help="with --held-out: run the paper's three scenarios too, for the rule's reward on held-out episodes",
+    )
+    parser.add_argument(
         "--redraw-refused",
         action="store_true",
         help=f"only the procedure's second round: train the further draws ({', '.join(FURTHER_DRAWS)}) for the seeds "
@@ -1073,9 +1130,13 @@ def register(subparsers) -> None:
                 backend=args.backend,
                 address=args.address,
                 rule=args.held_out_rule,
+                scenarios=("stress", *SCENARIO_NAMES) if args.held_out_paper else ("stress",),
             )
-            table = held_out_table(load_stress_history(args.data), args.held_out_rule)
-            print(table.to_string())
+            history = load_stress_history(args.data)
+            print(held_out_table(history, args.held_out_rule).to_string())
+            if args.held_out_paper:
+                reward = held_out_reward(history, args.held_out_rule)
+                print(reward[["seeds", "total_reward", "baseline total_reward", "change"]].to_string())
             print(f"[stress-history --held-out] {time.perf_counter() - started:.1f} s, {record['episodes']} episodes")
             return 0
         if args.screen:

@@ -439,6 +439,37 @@ def test_the_redrawn_arm_is_the_same_recipe_on_the_same_data_drawn_again_and_kee
     assert list(gated_table["draw"]) == [d for p in ("bc", "iql") for d in gated["deployed"][p].values()]
     with pytest.raises(ValueError, match="unknown rule 'nope'"):
         stress_history.rule_choice(history, "nope")
+    # the reward on held-out episodes needs the paper's scenarios in the check
+    with pytest.raises(ValueError, match="ran no paper scenario"):
+        stress_history.held_out_reward(history, "gated")
+    with pytest.raises(ValueError, match="runs the stress scenario"):
+        stress_history.held_out_check(
+            root, episodes=2, first_seed=HELD_OUT_SEED_START + 6, workers=1, scenarios=("startup",)
+        )
+    paper = stress_history.held_out_check(
+        root, episodes=2, first_seed=HELD_OUT_SEED_START + 6, workers=1, rule="gated", scenarios=("stress", "startup")
+    )
+    assert paper["scenarios"] == ["stress", "startup"]
+    reward = stress_history.held_out_reward(stress_history.load_stress_history(root), "gated")
+    assert list(reward.index) == [(p, "startup") for p in ("bc", "iql")]
+    for policy in ("bc", "iql"):
+        deployed = {int(k[4:]): d for k, d in paper["deployed"][policy].items() if d is not None}
+        means = {
+            d: np.mean(
+                [
+                    e["total_reward"]
+                    for s in deployed
+                    for e in paper["controllers"][
+                        stress_history.draw_name(policy, d if d == "shipped" else deployed[s])
+                    ]["startup"][f"seed{s}"]["episodes"]
+                ]
+            )
+            for d in ("deployed", "shipped")
+        }
+        row = reward.loc[(policy, "startup")]
+        assert row["total_reward"] == pytest.approx(means["deployed"])
+        assert row["baseline total_reward"] == pytest.approx(means["shipped"])
+        assert all(row["seed relative changes"][s] == 0.0 for s, d in deployed.items() if d == "shipped")
     current = history["screen"]["deployed"]["iql"]["seed0"]
     history["screen"]["deployed"]["iql"]["seed0"] = "redrawn" if current != "redrawn" else "shipped"
     with pytest.raises(ValueError, match="another deployment"):
