@@ -533,6 +533,13 @@ def chosen_draws(
     return choice
 
 
+def gated_draws(screened: pd.DataFrame) -> dict:
+    """The gated rule's choice (:func:`chosen_draws` with ``incumbent="shipped"`` and :data:`REWARD_LOSS_TARGET`):
+    each shipped draw kept where it passes the screen; where it fails, a passing draw that scores on validation no
+    more than the target below it, else a further draw that does, else ``None``."""
+    return chosen_draws(screened, incumbent="shipped", tolerance=REWARD_LOSS_TARGET)
+
+
 def _best_draw(rows: pd.DataFrame, kinds, seed: int, screened_only: bool, floor: float | None = None) -> str | None:
     """The draw of ``kinds`` (rows ``(draw, seed)`` of one policy) with the highest validation return, among the
     passing ones if ``screened_only``, and among those scoring at least ``floor`` on validation if given."""
@@ -583,11 +590,12 @@ def fixed_choice(choice: dict, draw: str = "shipped") -> dict:
 
 
 def deployment_outcome(
-    choice: dict, baseline: dict, history: dict, results, scenarios=ALL_SCENARIO_NAMES
+    choice: dict, baseline: dict, history: dict, results, scenarios=ALL_SCENARIO_NAMES, episodes=None
 ) -> pd.DataFrame:
     """Deploying ``choice`` (:func:`chosen_draws`) against deploying ``baseline`` (another choice, e.g.
     :func:`fixed_choice`) per policy and scenario (of ``scenarios``, default all four), on the training seeds where
-    both deploy a draw and on the same evaluation episodes.
+    both deploy a draw and on the same evaluation episodes: :func:`draw_episodes`'s, or those ``episodes(policy,
+    draw, scenario, seed)`` returns (:func:`held_out_reward` reads a held-out check's that way).
 
     Columns: ``seeds`` (deployed by both), ``refused`` (seeds where ``choice`` deploys none), ``changed`` (seeds
     whose draw differs from the baseline's), ``crossings`` and ``baseline crossings`` (episodes above the
@@ -599,15 +607,17 @@ def deployment_outcome(
     difference}`` of the changed seeds) and ``seed relative changes`` (``{seed: relative change of the seed's
     mean}`` of every seed, 0 where unchanged).
     """
+    if episodes is None:
+
+        def episodes(policy, draw, scenario, seed):
+            return draw_episodes(history, results, policy, draw, scenario, seed)
+
     rows = {}
     for policy, chosen in choice.items():
         seeds = [s for s, d in chosen.items() if d is not None and baseline[policy][s] is not None]
         changed = [s for s in seeds if chosen[s] != baseline[policy][s]]
         for scenario in scenarios:
-            per_seed = {
-                s: [draw_episodes(history, results, policy, c[policy][s], scenario, s) for c in (choice, baseline)]
-                for s in seeds
-            }
+            per_seed = {s: [episodes(policy, c[policy][s], scenario, s) for c in (choice, baseline)] for s in seeds}
             ours = [e for pair in per_seed.values() for e in pair[0]]
             theirs = [e for pair in per_seed.values() for e in pair[1]]
             summary, base = safety_summary(ours), safety_summary(theirs)
@@ -700,7 +710,7 @@ def _screened_history(root) -> dict:
 
 HELD_OUT_RECORDS = {"procedure": "held_out", "gated": "held_out_gated"}
 """Where each rule's held-out check is stored in the study's record: the deployment procedure's, and the gated
-rule's (:func:`chosen_draws` with ``incumbent="shipped"`` and :data:`REWARD_LOSS_TARGET`)."""
+rule's (:func:`gated_draws`)."""
 
 
 def rule_choice(history: dict, rule: str = "procedure") -> dict:
@@ -710,7 +720,7 @@ def rule_choice(history: dict, rule: str = "procedure") -> dict:
         raise ValueError(f"unknown rule {rule!r}; the rules: {', '.join(HELD_OUT_RECORDS)}")
     if rule == "procedure":
         return history["screen"]["deployed"]
-    choice = chosen_draws(screen_table(history["screen"]), incumbent="shipped", tolerance=REWARD_LOSS_TARGET)
+    choice = gated_draws(screen_table(history["screen"]))
     return {policy: {f"seed{s}": draw for s, draw in seeds.items()} for policy, seeds in choice.items()}
 
 
@@ -788,6 +798,12 @@ def held_out_check(
     return load_stress_history(root)[HELD_OUT_RECORDS[rule]]
 
 
+def _held_out_episodes(record: dict, policy: str, draw: str, scenario: str, seed: int) -> list[dict]:
+    """The episodes of ``policy`` corrected with ``draw`` on training seed ``seed`` in ``scenario`` of a held-out
+    check's ``record``."""
+    return record["controllers"][draw_name(policy, draw)][scenario][f"seed{seed}"]["episodes"]
+
+
 def held_out_table(history: dict, rule: str = "procedure") -> pd.DataFrame:
     """``rule``'s held-out check (:func:`held_out_check`) per ``(policy, seed)``: the ``draw`` deployed (``None``:
     refused), its ``crossings``, ``smallest_margin`` [K] and ``polymer_offset`` [kg/m3], and the same of the seed's
@@ -805,19 +821,17 @@ def held_out_table(history: dict, rule: str = "procedure") -> pd.DataFrame:
             f"the held-out check tested another deployment than the {rule} rule's now (the screen was run again); "
             f"run python -m cstr stress-history --held-out{flag} --held-out-seed N again, N past the episodes drawn"
         )
-    records = held_out["controllers"]
     rows = {}
     for policy, seeds in held_out["deployed"].items():
         for key, draw in seeds.items():
-            shipped = safety_summary(records[draw_name(policy, "shipped")]["stress"][key]["episodes"])
-            chosen = (
-                safety_summary(records[draw_name(policy, draw)]["stress"][key]["episodes"]) if draw is not None else {}
-            )
+            seed = int(key.removeprefix("seed"))
+            shipped = safety_summary(_held_out_episodes(held_out, policy, "shipped", "stress", seed))
+            chosen = safety_summary(_held_out_episodes(held_out, policy, draw, "stress", seed)) if draw else {}
             row = {"draw": draw}
             for column in ("crossings", "smallest_margin", "polymer_offset"):
                 row[column] = chosen.get(column, np.nan)
                 row[f"shipped {column}"] = shipped[column]
-            rows[(policy, int(key.removeprefix("seed")))] = row
+            rows[(policy, seed)] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["policy", "seed"])
     return table.sort_index()
@@ -859,39 +873,26 @@ def held_out_reward(history: dict, rule: str = "procedure") -> pd.DataFrame:
             f"the {rule} rule's held-out check ran no paper scenario; run python -m cstr stress-history --held-out "
             f"--held-out-rule {rule} --held-out-paper --held-out-seed N, N past the episodes drawn"
         )
-    rows = {}
-    for policy, seeds in record["deployed"].items():
-        deployed = {int(key.removeprefix("seed")): draw for key, draw in seeds.items() if draw is not None}
-        for scenario in paper:
-            means = {}
-            for seed, draw in deployed.items():
-                pair = [
-                    record["controllers"][draw_name(policy, d)][scenario][f"seed{seed}"]["episodes"]
-                    for d in (draw, "shipped")
-                ]
-                means[seed] = [float(np.mean([e["total_reward"] for e in episodes])) for episodes in pair]
-            ours, theirs = (float(np.mean([m[i] for m in means.values()])) for i in (0, 1))
-            rows[(policy, scenario)] = {
-                "seeds": len(deployed),
-                "total_reward": ours,
-                "baseline total_reward": theirs,
-                "change": (ours - theirs) / abs(theirs),
-                "seed relative changes": {s: (m[0] - m[1]) / abs(m[1]) for s, m in means.items()},
-            }
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.names = ["policy", "scenario"]
-    return table
+    deployed = {
+        policy: {int(key.removeprefix("seed")): draw for key, draw in seeds.items()}
+        for policy, seeds in record["deployed"].items()
+    }
+
+    def episodes(policy, draw, scenario, seed):
+        return _held_out_episodes(record, policy, draw, scenario, seed)
+
+    outcome = deployment_outcome(deployed, fixed_choice(deployed), None, None, scenarios=paper, episodes=episodes)
+    return outcome[["seeds", "total_reward", "baseline total_reward", "change", "seed relative changes"]]
 
 
-def seeds_to_redraw(screen_record: dict, gated: bool = False) -> list[int]:
-    """The training seeds :func:`redraw_refused` trains further draws for, from the screen's record: those the
-    procedure refused for either policy, or with ``gated`` those where the gated rule finds no replacement for
-    either policy (:func:`chosen_draws` with ``incumbent="shipped"`` and :data:`REWARD_LOSS_TARGET`)."""
-    if gated:
-        choice = chosen_draws(screen_table(screen_record), incumbent="shipped", tolerance=REWARD_LOSS_TARGET)
-        return sorted({int(seed) for seeds in choice.values() for seed, draw in seeds.items() if draw is None})
-    deployed = screen_record["deployed"]
-    return sorted({int(key[4:]) for seeds in deployed.values() for key, draw in seeds.items() if draw is None})
+def seeds_to_redraw(history: dict, gated: bool = False) -> list[int]:
+    """The training seeds :func:`redraw_refused` trains further draws for: those the procedure refused for either
+    policy, or with ``gated`` those where the gated rule (:func:`gated_draws`) finds no replacement for either
+    policy (:func:`rule_choice`)."""
+    choice = rule_choice(history, "gated" if gated else "procedure")
+    return sorted(
+        {int(key.removeprefix("seed")) for seeds in choice.values() for key, draw in seeds.items() if draw is None}
+    )
 
 
 def redraw_refused(
@@ -910,7 +911,7 @@ def redraw_refused(
 
     With ``gated``, the seeds are instead those where the gated rule finds no replacement: the shipped draw
     fails the screen and no passing draw scores within :data:`REWARD_LOSS_TARGET` of it on validation
-    (:func:`chosen_draws` with ``incumbent="shipped"`` and that tolerance). The procedure's own choice does not
+    (:func:`gated_draws`). The procedure's own choice does not
     change: it takes further draws only where no plain draw passes.
 
     Stored in :data:`STRESS_HISTORY_FILE` under ``"further"``: ``{"draws", "seeds", "draw_offsets",
@@ -922,7 +923,7 @@ def redraw_refused(
     unknown = [d for d in draws if d not in FURTHER_DRAWS]
     if unknown:
         raise ValueError(f"unknown further draws {unknown}; the further draws: {', '.join(FURTHER_DRAWS)}")
-    refused = seeds_to_redraw(history["screen"], gated)
+    refused = seeds_to_redraw(history, gated)
     if not refused:
         return history
     further = history.get("further", {"draws": [], "seeds": [], "training_seconds": {}, "controllers": {}})

@@ -160,6 +160,6 @@ def test_a_gated_replacement_is_sought_among_further_draws_which_the_control_see
     # the second round's seeds: the procedure refuses none here; where a seed's only passing draw scores 50 % below
     # its failing incumbent on validation, the gated rule asks for further draws
     record["deployed"] = {"bc": {"seed0": "redrawn", "seed1": "shipped"}}
-    assert seeds_to_redraw(record) == []
+    assert seeds_to_redraw({"screen": record}) == []
     gated = _screen_record({"bc+": [6], "bc+redrawn": [0]}, {"bc+": [-6.0], "bc+redrawn": [-9.0]})
-    assert seeds_to_redraw(gated, gated=True) == [0]
+    assert seeds_to_redraw({"screen": gated}, gated=True) == [0]
