@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "cstr.experiments.evaluation",
     "cstr.experiments.reproduce",
     "cstr.experiments.stress_history",
+    "cstr.experiments.temperature_guard",
     "cstr.experiments.authority",
     "cstr.experiments.comparison",
     "cstr.experiments.export",

@@ -35,12 +35,14 @@ from cstr.control.pi_tuning import TUNING_INFORMATION
 from cstr.experiments.offset_free_selection import OFFSET_FREE_SELECTION_FILE
 from cstr.experiments.registry import (
     DIAGNOSTIC_NAMES,
+    GUARDED_NAMES,
     INCREMENT_NAMES,
     LOADERS,
     VARIANT_COST_MODELS,
 )
 from cstr.experiments.selection import CORRECTION_SELECTION_FILE
 from cstr.safety import narx
+from cstr.safety.temperature_guard import GUARD_NAME, GUARD_SETTINGS_FILE
 from cstr.storage import data_root
 
 KINDS = ("observations", "observation history", "rewards", "full state", "true model")
@@ -91,6 +93,8 @@ def _selection(name: str, root) -> tuple[str, ...]:
         files.append(CORRECTION_SELECTION_FILE)
     if variant == "offset-free" or name == "narx-search-offset-free":
         files.append(OFFSET_FREE_SELECTION_FILE)
+    if variant == "guarded":  # the threshold, chosen on validation episodes
+        files.append(GUARD_SETTINGS_FILE)
     return (SIMULATED_SELECTION,) if any((root / file).exists() for file in files) else ()
 
 
@@ -116,6 +120,11 @@ def controller_information(name: str, root=None) -> dict:
         training, deployment = (), NMPC_INFORMATION + (("observations",) if name == "nmpc-offset-free" else ())
     elif name in DIAGNOSTIC_NAMES:
         training, deployment = kinds_of(narx.TRAINING_INPUTS), ("observations", "observation history")
+    elif name in GUARDED_NAMES:  # the corrected controller, and a guard model trained on measurements only
+        shipped = controller_information(name.removesuffix("guarded"), root)
+        guard = load_sidecar(root / weight_files(GUARD_NAME)[0])["config"]
+        training = tuple(set(shipped["training"]) | set(kinds_of(guard["training_inputs"])))
+        deployment = tuple(set(shipped["deployment"]) | {"observations", "observation history"})
     else:
         base, plus, variant = name.partition("+")
         if base not in ("bc", "iql", *INCREMENT_NAMES):

@@ -26,6 +26,8 @@ name                   what it is
 ``iql+with-stress``    scenario's dataset too (deployable; chapter 8's control)
 ``bc+redrawn``,        the correction with the deployed recipe's cost model drawn
 ``iql+redrawn``        again: same data, another draw (the control's control)
+``bc+guarded``,        the shipped ``bc+``/``iql+`` behind the convex temperature
+``iql+guarded``        guard (deployable; this book's safety filter, chapter 8)
 ``bc-increments``,     BC and IQL trained on input increments (the prototype's
 ``iql-increments``     parameterisation; chapter 7 tests whether it removes the offsets)
 ``narx-search``        diagnostic: the NARX model's own cost minimised by grid
@@ -59,6 +61,7 @@ from cstr.safety.shipped import (
     load_model_cost_minimiser,
     redrawn_cost_model_name,
 )
+from cstr.safety.temperature_guard import load_guarded_controller
 
 PI_NAMES = ("pi", "pi-tuned")
 BASELINE_NAMES = ("steady-inputs", "random")
@@ -83,6 +86,10 @@ REDRAWN_NAMES = ("bc+redrawn", "iql+redrawn")
 policies, another random draw): what retraining alone changes, the stress-history study's control."""
 STUDY_NAMES = STRESS_HISTORY_NAMES + REDRAWN_NAMES
 """The controllers with one set of weights per training seed that ``stress-history`` trains, not ``reproduce``."""
+GUARDED_NAMES = ("bc+guarded", "iql+guarded")
+"""The shipped ``bc+``/``iql+`` behind the convex temperature guard (:mod:`cstr.safety.temperature_guard`): a
+deployable safety filter added by this book, not part of the paper's method."""
+
 INCREMENT_NAMES = ("bc-increments", "iql-increments")
 """BC and IQL trained to output input increments (:mod:`cstr.agents.increments`, the prototype's
 parameterisation): the control for the offsets claim, deployable, trained per training seed."""
@@ -131,6 +138,8 @@ LOADERS: dict[str, Callable[..., object]] = {
     "iql+with-stress": lambda root: load_corrected_controller("iql", root, cost_model=STRESS_HISTORY_COST_MODEL_NAME),
     "bc+redrawn": lambda root: load_corrected_controller("bc", root, cost_model=REDRAWN_COST_MODEL_NAME),
     "iql+redrawn": lambda root: load_corrected_controller("iql", root, cost_model=REDRAWN_COST_MODEL_NAME),
+    "bc+guarded": lambda root: load_guarded_controller(load_corrected_controller("bc", root), root, "bc+guarded"),
+    "iql+guarded": lambda root: load_guarded_controller(load_corrected_controller("iql", root), root, "iql+guarded"),
     "bc-increments": lambda root: load_policy_controller("bc-increments", root),
     "iql-increments": lambda root: load_policy_controller("iql-increments", root),
     "narx-search": lambda root: load_model_cost_minimiser(root, offset_free=False),
@@ -152,10 +161,13 @@ def training_seed_controller(name: str, seed: int, root=None):
     """A trained controller (:data:`TRAINED_NAMES`, a study's: :data:`STUDY_NAMES`, or a further redraw's:
     :data:`FURTHER_REDRAW`) with the weights of one training seed."""
     further = _further_redraw(name)
+    if name in GUARDED_NAMES:
+        shipped = name.removesuffix("guarded")
+        return load_guarded_controller(training_seed_controller(shipped, seed, root), root, name)
     if name not in TRAINED_NAMES + STUDY_NAMES and further is None:
         raise ValueError(
-            f"{name!r} has no training seeds; trained controllers: {', '.join(TRAINED_NAMES + STUDY_NAMES)} "
-            "and the further redraws <policy>+redrawn-<k>"
+            f"{name!r} has no training seeds; trained controllers: "
+            f"{', '.join(TRAINED_NAMES + STUDY_NAMES + GUARDED_NAMES)} and the further redraws <policy>+redrawn-<k>"
         )
     base, plus, variant = name.partition("+")
     if not plus:

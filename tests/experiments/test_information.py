@@ -3,7 +3,14 @@
 import pytest
 
 from cstr.experiments.information import controller_information, information_table, kinds_of
-from cstr.experiments.registry import ABLATION_NAMES, DIAGNOSTIC_NAMES, INCREMENT_NAMES, LOADERS, OFFSET_FREE_NAMES
+from cstr.experiments.registry import (
+    ABLATION_NAMES,
+    DIAGNOSTIC_NAMES,
+    GUARDED_NAMES,
+    INCREMENT_NAMES,
+    LOADERS,
+    OFFSET_FREE_NAMES,
+)
 
 
 def test_fields_map_to_kinds_and_unknown_fields_are_refused():
@@ -13,7 +20,17 @@ def test_fields_map_to_kinds_and_unknown_fields_are_refused():
 
 
 def test_deployable_controllers_use_no_privileged_information():
-    for name in ("pi", "bc", "iql", "bc+", "iql+", *OFFSET_FREE_NAMES, *INCREMENT_NAMES, *DIAGNOSTIC_NAMES):
+    for name in (
+        "pi",
+        "bc",
+        "iql",
+        "bc+",
+        "iql+",
+        *OFFSET_FREE_NAMES,
+        *INCREMENT_NAMES,
+        *DIAGNOSTIC_NAMES,
+        *GUARDED_NAMES,
+    ):
         info = controller_information(name)
         assert info["deployable"], name
         assert "full state" not in info["training"] + info["deployment"]
@@ -37,3 +54,5 @@ def test_the_corrected_controllers_keep_a_history_and_the_table_covers_every_con
     assert table.loc["narx-search-offset-free", "chosen on"] == "simulated validation episodes"
     assert table.loc["iql+full-state", "deployable"] == "no: full state"
     assert table.loc["iql+", "chosen on"] == "simulated validation episodes" and table.loc["pi", "chosen on"] == "-"
+    assert table.loc["iql+guarded", "deployment"] == "observations, observation history"
+    assert table.loc["iql+guarded", "training"] == table.loc["iql+", "training"]  # the guard reads measurements only

@@ -14,6 +14,7 @@ from cstr.experiments.registry import (
     CONTROLLER_NAMES,
     DIAGNOSTIC_NAMES,
     FIXED_NAMES,
+    GUARDED_NAMES,
     INCREMENT_NAMES,
     LEARNED_NAMES,
     LOADERS,
@@ -41,6 +42,7 @@ def test_one_table_in_one_order():
         + OFFSET_FREE_NAMES
         + STRESS_HISTORY_NAMES
         + REDRAWN_NAMES
+        + GUARDED_NAMES
         + INCREMENT_NAMES
         + DIAGNOSTIC_NAMES
     )
