@@ -1,7 +1,7 @@
 """The temperature guard's experiment: train it, choose its threshold on validation, evaluate it (chapter 8).
 
 ``python -m cstr temperature-guard`` runs three stages, each of which can run
-alone:
+alone, and an ablation:
 
 1. ``--train``: the guard model (:mod:`cstr.safety.temperature_guard`) on the
    datasets of all four scenarios, shipped as ``weights/temperature-guard``.
@@ -21,6 +21,10 @@ alone:
    guarded versions, paired on the same episodes, in all four scenarios,
    with BC and IQL beside them in the stress scenario, on the evaluation
    seeds (or a block of held-out seeds no study had drawn).
+
+4. ``--ablation``: the guard model trained on the paper's three datasets only
+   (which never come near the limit), at the shipped threshold, in the
+   stress scenario on the evaluation seeds: what the stress data buy.
 
 Results go to ``results/temperature_guard.json``; :func:`guard_table` and
 :func:`guard_changes` read them for the chapter.
@@ -42,6 +46,7 @@ from cstr.experiments.parallel import add_parallel_arguments, check_backend, run
 from cstr.experiments.registry import GUARDED_NAMES, training_seed_controller
 from cstr.experiments.reproduce import RESULTS_DIR
 from cstr.experiments.results import safety_summary
+from cstr.experiments.stress_history import HELD_OUT_RECORDS, load_stress_history
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES, TEMPERATURE_LIMIT
 from cstr.safety.temperature_guard import (
     GUARD_NAME,
@@ -82,13 +87,16 @@ def _validation_job(args) -> dict:
     controller = shipped if threshold is None else GuardedController(shipped, model, threshold)
     seeds = range(VALIDATION_SEED_START, VALIDATION_SEED_START + episodes)
     out = rollout(controller, "stress", seeds)
+    crossed = np.flatnonzero(out["termination_reasons"] == TERMINATION_TEMPERATURE)
+    interventions = 0 if threshold is None else int(controller.interventions_within(out["lengths"]).sum())
     return {
         "policy": policy,
         "seed": seed,
         "threshold": threshold,
-        "crossings": int(np.sum(out["termination_reasons"] == TERMINATION_TEMPERATURE)),
+        "crossings": len(crossed),
+        "crossed_episodes": [int(VALIDATION_SEED_START + i) for i in crossed],
         "mean_return": float(np.mean(out["returns"])),
-        "interventions": 0 if threshold is None else int(controller.interventions),
+        "interventions": interventions,
     }
 
 
@@ -96,6 +104,12 @@ def chosen_threshold(validation: pd.DataFrame, largest_under_prediction: float) 
     """The rule of the module docstring on a validation table (one row per policy, seed and threshold, the rows
     without a threshold being the unguarded controllers) and the model's largest under-prediction [K] of the
     temperature change on held-out rows starting hot."""
+    unguarded = validation[validation["threshold"].isna()]
+    if unguarded["crossings"].sum() == 0:
+        raise ValueError(
+            "the unguarded controllers cross in none of the validation episodes, so a clean guard there shows "
+            "nothing: validate on more episodes (--validation-episodes)"
+        )
     guarded = validation.dropna(subset=["threshold"])
     crossings = guarded.groupby("threshold")["crossings"].sum()
     trusted = None
@@ -140,28 +154,39 @@ def select(root=None, episodes: int = VALIDATION_EPISODES, workers: int = 2, bac
 
 
 def _evaluation_job(args) -> dict:
-    name, seed, scenario, episodes, first_seed, root = args
+    name, seed, scenario, episodes, first_seed, root, guard_name = args
     controller = training_seed_controller(name, seed, root)
+    if guard_name is not None:  # an ablation's guard model in place of the shipped one, at the shipped threshold
+        controller = GuardedController(
+            controller.controller, load_guard_model(root, guard_name), controller.threshold, name
+        )
     run = evaluate(controller, scenario, episodes, first_seed, name=name)
-    interventions = getattr(controller, "row_interventions", None)
     records = [{key: episode.get(key) for key in EPISODE_FIELDS} for episode in run.episodes]
-    for i, record in enumerate(records):
-        record["interventions"] = None if interventions is None else int(interventions[i])
+    if isinstance(controller, GuardedController):
+        interventions = controller.interventions_within(run.rollout["lengths"])
+        if len(interventions) != len(records):
+            raise RuntimeError(f"{len(interventions)} guarded episodes for {len(records)} records")
+    else:
+        interventions = [None] * len(records)
+    for record, count in zip(records, interventions):
+        record["interventions"] = None if count is None else int(count)
     return {"name": name, "seed": seed, "scenario": scenario, "episodes": records}
 
 
-def evaluation_jobs(episodes: int, first_seed: int, root, uncorrected: bool = True) -> list[tuple]:
-    """The shipped draws and their guarded versions in every scenario; BC and IQL in the stress scenario."""
+def evaluation_jobs(
+    episodes: int, first_seed: int, root, scenarios=ALL_SCENARIO_NAMES, uncorrected: bool = True, guard_name=None
+) -> list[tuple]:
+    """The shipped draws and their guarded versions in ``scenarios``; BC and IQL in the stress scenario."""
     jobs = [
-        (name, seed, scenario, episodes, first_seed, root)
+        (name, seed, scenario, episodes, first_seed, root, guard_name if name in GUARDED_NAMES else None)
         for shipped, guarded in GUARDED_OF.items()
         for name in (shipped, guarded)
         for seed in TRAINING_SEEDS
-        for scenario in ALL_SCENARIO_NAMES
+        for scenario in scenarios
     ]
     if uncorrected:
         jobs += [
-            (name, seed, "stress", episodes, first_seed, root)
+            (name, seed, "stress", episodes, first_seed, root, None)
             for name in UNCORRECTED_OF.values()
             for seed in TRAINING_SEEDS
         ]
@@ -183,29 +208,20 @@ def run_evaluation(
     key = "evaluation" if first_seed == EVALUATION_SEED_START else "held_out"
     if key == "held_out":
         _check_fresh(root, first_seed, episodes)
-    results = load_guard_results(root) or {}
-    records: dict = {}
-    for result in run_jobs(_evaluation_job, evaluation_jobs(episodes, first_seed, root), workers, backend, address):
-        records.setdefault(result["name"], {}).setdefault(result["scenario"], {})[f"seed{result['seed']}"] = result[
-            "episodes"
-        ]
-    results[key] = {"episodes": episodes, "first_seed": first_seed, "controllers": records}
-    write_json(root / GUARD_RESULTS_FILE, results)
-    update_manifest(root, [GUARD_RESULTS_FILE])
-    return results[key]
+    jobs = evaluation_jobs(episodes, first_seed, root)
+    return _store(root, key, episodes, first_seed, run_jobs(_evaluation_job, jobs, workers, backend, address))
 
 
 def _check_fresh(root, first_seed: int, episodes: int) -> None:
     """Refuse a held-out block that overlaps one a held-out check of chapter 8 has drawn."""
-    from cstr.experiments.stress_history import HELD_OUT_RECORDS, load_stress_history
-
     if first_seed < HELD_OUT_SEED_START:
         raise ValueError(f"held-out seeds start at {HELD_OUT_SEED_START:,}; {first_seed:,} is below them")
     history = load_stress_history(root) or {}
     drawn = [tuple(b) for key in HELD_OUT_RECORDS.values() for b in history.get(key, {}).get("drawn", [])]
-    earlier = (load_guard_results(root) or {}).get("held_out")
-    if earlier is not None:
-        drawn.append((earlier["first_seed"], earlier["episodes"]))
+    earlier = load_guard_results(root) or {}
+    drawn += [tuple(b) for b in earlier.get("drawn", [])]
+    if "held_out" in earlier:
+        drawn.append((earlier["held_out"]["first_seed"], earlier["held_out"]["episodes"]))
     clash = [(a, n) for a, n in drawn if first_seed < a + n and a < first_seed + episodes]
     if clash:
         fresh = max(a + n for a, n in drawn)
@@ -269,16 +285,63 @@ def guard_changes(block: dict, scenarios=SCENARIO_NAMES) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["policy", "seed", "scenario"])
 
 
-def train(root=None, config: GuardConfig = GuardConfig()) -> dict:
-    """Stage 1: train and ship the guard model; returns its fit on held-out rows."""
+def crossing_episodes(block: dict, names=tuple(GUARDED_OF), scenario: str = "stress") -> list[int]:
+    """The episode seeds of a results block in which any of ``names``, on any training seed, crossed the limit: the
+    distinct dangerous episodes (a crossing episode counts once however many controllers cross in it)."""
+    seeds = set()
+    for name in names:
+        for episodes in block["controllers"][name][scenario].values():
+            seeds |= {block["first_seed"] + i for i, episode in enumerate(episodes) if episode["safety_violation"]}
+    return sorted(seeds)
+
+
+def train(root=None, config: GuardConfig = GuardConfig(), scenarios=ALL_SCENARIO_NAMES, name: str = GUARD_NAME) -> dict:
+    """Stage 1: train and ship the guard model on the datasets of ``scenarios``; returns its held-out fit."""
     root = data_root(root)
-    fit = train_guard_model(training_arrays(ALL_SCENARIO_NAMES, root), config)
-    save_guard(fit, root)
+    fit = train_guard_model(training_arrays(scenarios, root), config)
+    save_guard(fit, scenarios, root, name)
     return fit.history["held_out"]
 
 
+ABLATION_GUARD_NAME = f"{GUARD_NAME}-paper-data"
+"""The ablation's guard model: the same recipe trained on the paper's three datasets only, which never come near
+the limit (what a plant historian without a logged excursion holds)."""
+
+
+def run_ablation(root=None, episodes: int = 100, workers: int = 2, backend="loky", address=None) -> dict:
+    """The guard without the stress data: its model trained on the paper's datasets only, deployed at the shipped
+    threshold on the shipped draws, in the stress scenario on the evaluation seeds (stored under "ablation")."""
+    check_backend(backend, workers)
+    root = data_root(root)
+    train(root, GuardConfig(), SCENARIO_NAMES, ABLATION_GUARD_NAME)
+    jobs = evaluation_jobs(episodes, EVALUATION_SEED_START, root, ("stress",), False, ABLATION_GUARD_NAME)
+    return _store(
+        root, "ablation", episodes, EVALUATION_SEED_START, run_jobs(_evaluation_job, jobs, workers, backend, address)
+    )
+
+
+def _store(root, key: str, episodes: int, first_seed: int, results_of_jobs) -> dict:
+    results = load_guard_results(root) or {}
+    records: dict = {}
+    for result in results_of_jobs:
+        seeds = records.setdefault(result["name"], {}).setdefault(result["scenario"], {})
+        seeds[f"seed{result['seed']}"] = result["episodes"]
+    if key == "held_out":  # every block a held-out check drew stays listed, so that none is drawn twice
+        blocks = [tuple(b) for b in results.get("drawn", [])]
+        for block in ([(results[key]["first_seed"], results[key]["episodes"])] if key in results else []) + [
+            (first_seed, episodes)
+        ]:
+            if block not in blocks:
+                blocks.append(block)
+        results["drawn"] = [list(b) for b in blocks]
+    results[key] = {"episodes": episodes, "first_seed": first_seed, "controllers": records}
+    write_json(root / GUARD_RESULTS_FILE, results)
+    update_manifest(root, [GUARD_RESULTS_FILE])
+    return results[key]
+
+
 def _command(args) -> int:
-    stages = [s for s in ("train", "select", "evaluate") if getattr(args, s)]
+    stages = [s for s in ("train", "select", "evaluate", "ablation") if getattr(args, s)]
     if args.held_out_seed is not None:
         stages.append("held_out")
     stages = stages or ["train", "select", "evaluate"]  # no stage named: the whole experiment
@@ -290,6 +353,14 @@ def _command(args) -> int:
             print(
                 f"guard model: held-out RMSE {report['all']['rmse_K']:.3f} K, rows above "
                 f"{TEMPERATURE_LIMIT - 5:.0f} K {report['hot']['rmse_K']:.3f} K"
+            )
+        elif stage == "ablation":
+            stress = guard_changes(
+                run_ablation(root, args.episodes, args.workers, args.backend, args.address), ("stress",)
+            )
+            print(
+                f"ablation (guard model without the stress data): guarded stress crossings "
+                f"{stress['guarded crossings'].sum()} (shipped {stress['shipped crossings'].sum()})"
             )
         elif stage == "select":
             choice = select(root, args.validation_episodes, args.workers, args.backend, args.address)
@@ -318,6 +389,12 @@ def register(subparsers) -> None:
     parser.add_argument("--train", action="store_true", help="only train the guard model")
     parser.add_argument("--select", action="store_true", help="only choose the threshold on validation episodes")
     parser.add_argument("--evaluate", action="store_true", help="only evaluate on the evaluation seeds")
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="only the ablation: the guard model trained on the paper's three datasets only, at the shipped "
+        "threshold, in the stress scenario on the evaluation seeds",
+    )
     parser.add_argument(
         "--held-out-seed",
         type=int,

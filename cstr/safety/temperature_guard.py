@@ -91,7 +91,7 @@ class GuardConfig:
     updates: int = 6000
     batch_size: int = 512
     learning_rate: float = 1e-3
-    validation_share: float = 0.1  # rows held out to report the fit
+    validation_share: float = 0.1  # episodes held out (whole) to report the fit
     seed: int = 0
 
     def __post_init__(self):
@@ -99,6 +99,11 @@ class GuardConfig:
             raise ValueError(f"quantile must be in [0.5, 1): an upper quantile of the change; got {self.quantile}")
         if self.window < 1 or self.updates < 1 or self.batch_size < 1:
             raise ValueError("window, updates and batch_size must be positive")
+        if not 0.0 < self.validation_share < 1.0:
+            raise ValueError(
+                f"validation_share must lie in (0, 1): the held-out fit decides the threshold's margin; "
+                f"got {self.validation_share}"
+            )
 
 
 def pinball_loss(errors: torch.Tensor, quantile: float) -> torch.Tensor:
@@ -129,13 +134,15 @@ class GuardFit:
 
 
 def train_guard_model(data: dict, config: GuardConfig = GuardConfig()) -> GuardFit:
-    """Fit dT_hat by the pinball loss; report the fit on ``config.validation_share`` of the rows held out."""
+    """Fit dT_hat by the pinball loss; report the fit on ``config.validation_share`` of the episodes, held out
+    whole (rows of one episode are correlated: rows drawn at random would leak their neighbours into the fit)."""
     features, actions, change = guard_arrays(data, config.window)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
-    order = rng.permutation(len(change))
-    held = order[: int(config.validation_share * len(change))]
-    fitted = order[len(held) :]
+    episodes = np.unique(data["episode_ids"])
+    held_episodes = rng.permutation(episodes)[: max(1, int(config.validation_share * len(episodes)))]
+    is_held = np.isin(data["episode_ids"], held_episodes)
+    held, fitted = np.flatnonzero(is_held), np.flatnonzero(~is_held)
     model = PICNN(
         Normaliser.from_data(features[fitted]),
         hidden=config.hidden,
@@ -229,8 +236,11 @@ def guard_actions(weights: dict, histories, proposals, threshold: float) -> Guar
 class GuardedController:
     """``controller``'s actions passed through the temperature guard: what ``bc+guarded`` and ``iql+guarded`` run.
 
-    Keeps its own window of observations (as the corrected controllers do) and counts, per call of
-    :meth:`act`, the rows it changed: ``interventions`` (total) and ``last_step`` (the latest :class:`GuardStep`).
+    Keeps its own window of observations (as the corrected controllers do) and records, per call of
+    :meth:`act`, the rows it changed: ``active_steps`` (one boolean array per step since the last full
+    :meth:`reset`), ``interventions`` (their total) and ``last_step`` (the latest :class:`GuardStep`). The episode
+    runner keeps calling a controller on rows whose episode has ended (their actions are ignored), so count an
+    episode's interventions with :meth:`interventions_within` and the episodes' lengths.
     """
 
     def __init__(self, controller, model: PICNN, threshold: float, name: str = "guarded"):
@@ -244,7 +254,7 @@ class GuardedController:
         self.interventions = 0
         self.decisions = 0
         self.last_step: GuardStep | None = None
-        self.row_interventions: np.ndarray | None = None  # per parallel episode, since the last reset()
+        self.active_steps: list[np.ndarray] = []
 
     def start_episodes(self, seeds) -> None:
         if hasattr(self.controller, "start_episodes"):
@@ -253,9 +263,7 @@ class GuardedController:
     def reset(self, rows=None) -> None:
         self.history.reset(rows)
         if rows is None:
-            self.row_interventions = None
-        elif self.row_interventions is not None:
-            self.row_interventions[np.asarray(rows)] = 0
+            self.active_steps = []
         if hasattr(self.controller, "reset"):
             self.controller.reset(rows)
 
@@ -266,17 +274,27 @@ class GuardedController:
         self.last_step = step
         self.interventions += int(step.active.sum())
         self.decisions += len(step.active)
-        if self.row_interventions is None or len(self.row_interventions) != len(step.active):
-            self.row_interventions = np.zeros(len(step.active), dtype=np.int64)
-        self.row_interventions += step.active
+        self.active_steps.append(step.active.copy())
         return step.actions[0] if proposed.ndim == 1 else step.actions
 
+    def interventions_within(self, lengths) -> np.ndarray:
+        """Interventions per parallel episode, counting only the first ``lengths[i]`` steps of episode i."""
+        lengths = np.asarray(lengths)
+        if not self.active_steps:
+            return np.zeros(len(lengths), dtype=np.int64)
+        active = np.array(self.active_steps)  # [steps, n]
+        if active.shape[1] != len(lengths):
+            raise ValueError(f"{active.shape[1]} episodes were guarded, {len(lengths)} lengths given")
+        within = np.arange(len(active))[:, None] < lengths[None, :]
+        return (active & within).sum(axis=0)
 
-def save_guard(fit: GuardFit, root=None, name: str = GUARD_NAME) -> list:
-    """The guard model as ``weights/<name>`` (sidecar: settings, training inputs, fit), listed in the manifest."""
+
+def save_guard(fit: GuardFit, scenarios, root=None, name: str = GUARD_NAME) -> list:
+    """The guard model as ``weights/<name>`` (sidecar: settings, training inputs and the scenarios whose datasets
+    it read, its fit), listed in the manifest."""
     root = data_root(root)
     pt_name, json_name = weight_files(name)
-    config = asdict(fit.config) | {"training_inputs": list(TRAINING_INPUTS)}
+    config = asdict(fit.config) | {"training_inputs": list(TRAINING_INPUTS), "training_scenarios": list(scenarios)}
     save_weights(fit.model, config, root / pt_name, fit.history)
     update_manifest(root, [pt_name, json_name])
     return [root / pt_name, root / json_name]
@@ -295,6 +313,7 @@ def load_guard_model(root=None, name: str = GUARD_NAME) -> PICNN:
     )
     model.load_state_dict(state)
     model.training_inputs = tuple(sidecar["config"]["training_inputs"])
+    model.training_scenarios = tuple(sidecar["config"]["training_scenarios"])
     return model.eval()
 
 

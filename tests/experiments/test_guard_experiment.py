@@ -8,16 +8,18 @@ from cstr.experiments.evaluation import evaluate
 from cstr.experiments.registry import training_seed_controller
 from cstr.experiments.results import check_reproduction
 from cstr.experiments.temperature_guard import (
+    ABLATION_GUARD_NAME,
     GUARDED_OF,
     THRESHOLDS,
     chosen_threshold,
+    crossing_episodes,
     guard_changes,
     guard_table,
     load_guard_fit,
     load_guard_results,
 )
 from cstr.plant.scenarios import SCENARIO_NAMES, TEMPERATURE_LIMIT
-from cstr.safety.temperature_guard import GUARD_SETTINGS_FILE, GuardedController, load_guard_threshold
+from cstr.safety.temperature_guard import GUARD_SETTINGS_FILE, GuardedController, load_guard_model, load_guard_threshold
 from cstr.seeds import TRAINING_SEEDS
 from cstr.storage import read_verified_json
 
@@ -41,6 +43,11 @@ def test_the_threshold_rule_stops_at_the_first_crossing_and_keeps_the_margin():
         chosen_threshold(validation(clean | {THRESHOLDS[0]: 2}), 0.5)
     with pytest.raises(ValueError, match="not good enough to deploy"):
         chosen_threshold(validation(clean), 5.0)
+    # a validation where even the unguarded controllers never cross cannot vouch for a guard
+    no_danger = validation(clean)
+    no_danger.loc[no_danger["threshold"].isna(), "crossings"] = 0
+    with pytest.raises(ValueError, match="shows nothing"):
+        chosen_threshold(no_danger, 0.5)
 
 
 def test_a_held_out_check_refuses_a_block_already_drawn(capsys):
@@ -69,6 +76,18 @@ def test_the_guarded_controllers_never_cross_and_never_act_in_the_paper_scenario
     table = guard_table(results)
     uncorrected = table.xs("stress", level="scenario").loc[["bc", "iql"], "crossings"]
     assert uncorrected.sum() > 0  # the guard is tested where the uncorrected policies cross
+    # the dangerous episodes are counted once each, however many controllers cross in them
+    assert 0 < len(crossing_episodes(results)) <= stress["shipped crossings"].sum()
+
+
+def test_the_ablation_ran_the_guard_without_the_stress_data_at_the_shipped_threshold():
+    results = load_guard_results()
+    ablation = guard_changes(results["ablation"], ("stress",))
+    assert results["ablation"]["first_seed"] == results["evaluation"]["first_seed"]
+    assert ablation["shipped crossings"].sum() > 0
+    model = load_guard_model(name=ABLATION_GUARD_NAME)
+    assert "stress" not in model.training_scenarios
+    assert [2000300, 100] in results["drawn"]  # a replaced held-out check's block stays drawn
 
 
 def test_the_guarded_controller_reproduces_a_stored_stress_episode():

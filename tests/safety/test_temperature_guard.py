@@ -145,9 +145,17 @@ def test_the_guarded_controller_counts_its_interventions_per_episode_and_refuses
     guarded.reset()
     actions = guarded.act(obs)
     assert inner.resets == 1
-    assert guarded.row_interventions.tolist() == guarded.last_step.active.astype(int).tolist()
+    first_active = guarded.last_step.active.copy()
+    assert guarded.interventions_within(np.ones(50, dtype=int)).tolist() == first_active.astype(int).tolist()
     assert 0 < guarded.interventions < 50 and guarded.decisions == 50
-    assert np.array_equal(actions[~guarded.last_step.active], np.tile(SPACE.high, (50, 1))[~guarded.last_step.active])
+    assert np.array_equal(actions[~first_active], np.tile(SPACE.high, (50, 1))[~first_active])
+    guarded.act(obs)
+    # an episode that ended after its first step does not count what the controller did on its row afterwards
+    first, second = guarded.active_steps
+    counted = guarded.interventions_within(np.r_[1, np.full(49, 2)])
+    assert counted.tolist() == [int(first[0])] + (first[1:].astype(int) + second[1:]).tolist()
+    guarded.reset()
+    assert guarded.active_steps == [] and guarded.interventions_within(np.ones(50, dtype=int)).sum() == 0
     single = GuardedController(inner, model, 359.9)
     assert single.act(obs[0]).shape == (2,)
 
@@ -177,6 +185,8 @@ def test_training_on_the_pinball_loss_predicts_an_upper_quantile():
     assert median.history["held_out"]["all"]["under_predicted_share"] > 0.35
     with pytest.raises(ValueError, match="quantile"):
         GuardConfig(quantile=0.3)
+    with pytest.raises(ValueError, match="validation_share"):
+        GuardConfig(validation_share=0.0)
     data["observations"][5, 1] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
         train_guard_model(data, GuardConfig(window=1, updates=1))
@@ -185,4 +195,5 @@ def test_training_on_the_pinball_loss_predicts_an_upper_quantile():
 def test_the_shipped_guard_reads_only_measurements_and_sits_below_the_limit():
     model = load_guard_model()
     assert set(model.training_inputs) == {"observations", "next_observations", "actions", "episode_ids"}
+    assert model.training_scenarios == ("startup", "grade_down", "grade_up", "stress")
     assert load_guard_threshold() < TEMPERATURE_LIMIT
