@@ -231,9 +231,9 @@ def _check_fresh(root, first_seed: int, episodes: int) -> None:
         )
 
 
-def load_guard_fit(root=None) -> dict:
-    """The shipped guard model's fit on the rows its training held out (``all`` rows and ``hot`` ones)."""
-    return load_verified(GUARD_NAME, root)[1]["history"]["held_out"]
+def load_guard_fit(root=None, name: str = GUARD_NAME) -> dict:
+    """A shipped guard model's fit on the episodes its training held out (``all`` rows and ``hot`` ones)."""
+    return load_verified(name, root)[1]["history"]["held_out"]
 
 
 def load_guard_results(root=None) -> dict | None:
