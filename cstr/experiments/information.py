@@ -122,7 +122,7 @@ def controller_information(name: str, root=None) -> dict:
         training, deployment = kinds_of(narx.TRAINING_INPUTS), ("observations", "observation history")
     elif name in GUARDED_NAMES:  # the corrected controller, and a guard model trained on measurements only
         shipped = controller_information(name.removesuffix("guarded"), root)
-        guard = load_sidecar(root / weight_files(GUARD_NAME)[0])["config"]
+        guard = _sidecar(root, GUARD_NAME, None)
         training = tuple(set(shipped["training"]) | set(kinds_of(guard["training_inputs"])))
         deployment = tuple(set(shipped["deployment"]) | {"observations", "observation history"})
     else:

@@ -724,6 +724,13 @@ def rule_choice(history: dict, rule: str = "procedure") -> dict:
     return {policy: {f"seed{s}": draw for s, draw in seeds.items()} for policy, seeds in choice.items()}
 
 
+def held_out_blocks(history: dict) -> list[tuple[int, int]]:
+    """``(first_seed, episodes)`` of every block any rule's held-out check has drawn, sorted."""
+    return sorted(
+        {tuple(block) for key in HELD_OUT_RECORDS.values() for block in history.get(key, {}).get("drawn", [])}
+    )
+
+
 def held_out_check(
     root=None,
     episodes: int = 100,
@@ -757,9 +764,7 @@ def held_out_check(
     history = _screened_history(root)
     deployed = rule_choice(history, rule)
     # episodes an earlier check of any rule drew are no longer held out: a rerun needs a fresh block
-    drawn = sorted(
-        {tuple(block) for key in HELD_OUT_RECORDS.values() for block in history.get(key, {}).get("drawn", [])}
-    )
+    drawn = held_out_blocks(history)
     if any(first_seed < start + count and start < first_seed + episodes for start, count in drawn):
         fresh = max(start + count for start, count in drawn)
         raise ValueError(

@@ -46,7 +46,7 @@ from cstr.experiments.parallel import add_parallel_arguments, check_backend, run
 from cstr.experiments.registry import GUARDED_NAMES, training_seed_controller
 from cstr.experiments.reproduce import RESULTS_DIR
 from cstr.experiments.results import safety_summary
-from cstr.experiments.stress_history import HELD_OUT_RECORDS, load_stress_history
+from cstr.experiments.stress_history import held_out_blocks, load_stress_history
 from cstr.plant.scenarios import ALL_SCENARIO_NAMES, SCENARIO_NAMES, TEMPERATURE_LIMIT
 from cstr.safety.temperature_guard import (
     GUARD_NAME,
@@ -216,12 +216,8 @@ def _check_fresh(root, first_seed: int, episodes: int) -> None:
     """Refuse a held-out block that overlaps one a held-out check of chapter 8 has drawn."""
     if first_seed < HELD_OUT_SEED_START:
         raise ValueError(f"held-out seeds start at {HELD_OUT_SEED_START:,}; {first_seed:,} is below them")
-    history = load_stress_history(root) or {}
-    drawn = [tuple(b) for key in HELD_OUT_RECORDS.values() for b in history.get(key, {}).get("drawn", [])]
-    earlier = load_guard_results(root) or {}
-    drawn += [tuple(b) for b in earlier.get("drawn", [])]
-    if "held_out" in earlier:
-        drawn.append((earlier["held_out"]["first_seed"], earlier["held_out"]["episodes"]))
+    drawn = held_out_blocks(load_stress_history(root) or {})
+    drawn += [tuple(b) for b in (load_guard_results(root) or {}).get("drawn", [])]
     clash = [(a, n) for a, n in drawn if first_seed < a + n and a < first_seed + episodes]
     if clash:
         fresh = max(a + n for a, n in drawn)
@@ -327,13 +323,7 @@ def _store(root, key: str, episodes: int, first_seed: int, results_of_jobs) -> d
         seeds = records.setdefault(result["name"], {}).setdefault(result["scenario"], {})
         seeds[f"seed{result['seed']}"] = result["episodes"]
     if key == "held_out":  # every block a held-out check drew stays listed, so that none is drawn twice
-        blocks = [tuple(b) for b in results.get("drawn", [])]
-        for block in ([(results[key]["first_seed"], results[key]["episodes"])] if key in results else []) + [
-            (first_seed, episodes)
-        ]:
-            if block not in blocks:
-                blocks.append(block)
-        results["drawn"] = [list(b) for b in blocks]
+        results["drawn"] = results.get("drawn", []) + [[first_seed, episodes]]
     results[key] = {"episodes": episodes, "first_seed": first_seed, "controllers": records}
     write_json(root / GUARD_RESULTS_FILE, results)
     update_manifest(root, [GUARD_RESULTS_FILE])
